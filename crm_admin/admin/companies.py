@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import FieldTextFilter
+from unfold.decorators import display
+
+from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
+from crm_admin.models import Company
+
+
+@admin.register(Company)
+class CompanyAdmin(ProtectedDeleteSummaryMixin, ModelAdmin):
+    list_display = ["name", "industry", "website", "display_contact_count"]
+    list_filter = [("industry", FieldTextFilter)]
+    list_filter_submit = True
+    search_fields = ["name", "industry"]
+    readonly_fields = ["created_at", "updated_at"]
+    fields = ["name", "industry", "website", ("created_at", "updated_at")]
+    protected_relations = {
+        "contacts": _("Move the contacts to another company or delete them first.")
+    }
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_contact_count()
+
+    @display(description=_("contacts"), ordering="contact_count")
+    def display_contact_count(self, company):
+        return company.contact_count

@@ -1,0 +1,73 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import (
+    AutocompleteSelectFilter,
+    AutocompleteSelectMultipleFilter,
+    ChoicesDropdownFilter,
+    RangeDateTimeFilter,
+)
+from unfold.decorators import display
+
+from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
+from crm_admin.admin.notes import ContactNoteInline, NoteAuthorMixin
+from crm_admin.models import Contact
+
+STATUS_COLOURS = {
+    Contact.Status.NEW: "info",
+    Contact.Status.CONTACTED: "primary",
+    Contact.Status.IN_DISCUSSION: "warning",
+    Contact.Status.PENDING_RESPONSE: "warning",
+    Contact.Status.INACTIVE: "danger",
+}
+
+
+@admin.register(Contact)
+class ContactAdmin(NoteAuthorMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
+    list_display = [
+        "display_name",
+        "email",
+        "phone",
+        "display_company",
+        "display_status",
+        "display_tags",
+        "last_contacted_at",
+    ]
+    list_filter = [
+        ("status", ChoicesDropdownFilter),
+        ("tags", AutocompleteSelectMultipleFilter),
+        ("company", AutocompleteSelectFilter),
+        ("last_contacted_at", RangeDateTimeFilter),
+    ]
+    list_filter_submit = True
+    search_fields = ["first_name", "last_name", "email", "company__name"]
+    search_help_text = _("Name, email or company")
+    autocomplete_fields = ["company", "tags"]
+    inlines = [ContactNoteInline]
+    readonly_fields = ["last_contacted_at", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": [("first_name", "last_name"), ("email", "phone"), "title"]}),
+        (_("Relationship"), {"fields": ["company", "status", "tags", "last_contacted_at"]}),
+        (_("Record"), {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
+    ]
+    protected_relations = {"deals": _("Reassign or delete the deals first.")}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).for_admin_list()
+
+    @display(description=_("name"), ordering="last_name", header=True)
+    def display_name(self, contact):
+        return contact.full_name, contact.title
+
+    @display(description=_("company"), ordering="company__name")
+    def display_company(self, contact):
+        return contact.company or "-"
+
+    @display(description=_("status"), ordering="status", label=STATUS_COLOURS)
+    def display_status(self, contact):
+        return contact.status, contact.get_status_display()
+
+    @display(description=_("tags"), label=True)
+    def display_tags(self, contact):
+        # `tags` is prefetched by for_admin_list(): no query per row.
+        return [tag.name for tag in contact.tags.all()]

@@ -1,0 +1,367 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def _count_subquery(model, fk_name: str) -> Coalesce:
+    """A correlated COUNT over `model` rows pointing at the outer row through `fk_name`.
+
+    A subquery (rather than Count() over a join) keeps the changelist's COUNT(*) and paging
+    queries free of GROUP BY, so a list page costs the same at 1k and 100k rows.
+    """
+    counted = (
+        model.objects.filter(**{fk_name: OuterRef("pk")})
+        .order_by()
+        .values(fk_name)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=models.IntegerField()), 0)
+
+
+class TagQuerySet(models.QuerySet):
+    def with_usage(self):
+        return self.annotate(
+            contact_count=_count_subquery(Contact.tags.through, "tag"),
+            deal_count=_count_subquery(Deal.tags.through, "tag"),
+        )
+
+
+class CompanyQuerySet(models.QuerySet):
+    def with_contact_count(self):
+        return self.annotate(contact_count=_count_subquery(Contact, "company"))
+
+
+class ContactQuerySet(models.QuerySet):
+    def for_admin_list(self):
+        return self.select_related("company").prefetch_related("tags")
+
+    def touch(self, at) -> int:
+        """Move `last_contacted_at` forward to `at` on these contacts, never back; one UPDATE."""
+        return self.filter(Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=at)).update(
+            last_contacted_at=at
+        )
+
+
+class StageQuerySet(models.QuerySet):
+    def with_deal_count(self):
+        return self.annotate(deal_count=_count_subquery(Deal, "stage"))
+
+    def get_by_natural_key(self, name):
+        return self.get(name=name)
+
+
+class DealQuerySet(models.QuerySet):
+    def for_admin_list(self):
+        return self.select_related("contact__company", "stage", "owner")
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = TagQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="crm_tag_name_ci_unique",
+                violation_error_message=_("A tag with this name already exists."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Company(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    industry = models.CharField(_("industry"), max_length=100, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = CompanyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = _("companies")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="crm_company_name_ci_unique",
+                violation_error_message=_("A company with this name already exists."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["name", "id"], name="crm_company_name_idx"),
+            models.Index(fields=["industry"], name="crm_company_industry_idx"),
+            models.Index(fields=["created_at"], name="crm_company_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        CONTACTED = "contacted", _("Contacted")
+        IN_DISCUSSION = "in_discussion", _("In discussion")
+        PENDING_RESPONSE = "pending_response", _("Pending response")
+        INACTIVE = "inactive", _("Inactive")
+
+    first_name = models.CharField(_("first name"), max_length=100)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    email = models.EmailField(_("email"), max_length=254)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+    title = models.CharField(_("job title"), max_length=100, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NEW
+    )
+    last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True)
+    company = models.ForeignKey(
+        Company,
+        verbose_name=_("company"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contacts",
+    )
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="contacts")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                name="crm_contact_email_ci_unique",
+                violation_error_message=_("A contact with this email already exists."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["last_name", "first_name", "id"], name="crm_contact_name_idx"),
+            models.Index(fields=["status"], name="crm_contact_status_idx"),
+            models.Index(fields=["last_contacted_at"], name="crm_contact_lastcontact_idx"),
+            models.Index(fields=["created_at"], name="crm_contact_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
+
+    def clean(self):
+        super().clean()
+        self.email = (self.email or "").strip()
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class Stage(models.Model):
+    class Outcome(models.TextChoices):
+        OPEN = "open", _("Open")
+        WON = "won", _("Won")
+        LOST = "lost", _("Lost")
+
+    name = models.CharField(_("name"), max_length=100)
+    order = models.PositiveIntegerField(_("order"), default=0, db_index=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.OPEN
+    )
+
+    objects = StageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="crm_stage_name_ci_unique",
+                violation_error_message=_("A stage with this name already exists."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # A stage created without an explicit position goes to the end of the pipeline.
+        if self._state.adding and not self.order:
+            last = Stage.objects.aggregate(last=models.Max("order"))["last"]
+            self.order = (last or 0) + 1
+        super().save(*args, **kwargs)
+
+    def natural_key(self):
+        return (self.name,)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.outcome != self.Outcome.OPEN
+
+
+class Deal(models.Model):
+    title = models.CharField(_("title"), max_length=200)
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("contact"), on_delete=models.PROTECT, related_name="deals"
+    )
+    amount = models.DecimalField(
+        _("amount"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0, message=_("The amount cannot be negative."))],
+    )
+    stage = models.ForeignKey(
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="deals"
+    )
+    expected_close_date = models.DateField(_("expected close"), null=True, blank=True)
+    probability = models.PositiveSmallIntegerField(
+        _("probability (%)"),
+        default=50,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deals",
+    )
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="deals")
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(probability__gte=0) & Q(probability__lte=100),
+                name="crm_deal_probability_range",
+                violation_error_message=_("Probability must be between 0 and 100."),
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0),
+                name="crm_deal_amount_not_negative",
+                violation_error_message=_("The amount cannot be negative."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="crm_deal_created_idx"),
+            models.Index(fields=["title"], name="crm_deal_title_idx"),
+            models.Index(fields=["amount"], name="crm_deal_amount_idx"),
+            models.Index(fields=["probability"], name="crm_deal_probability_idx"),
+            models.Index(fields=["expected_close_date"], name="crm_deal_expected_close_idx"),
+            models.Index(fields=["closed_at"], name="crm_deal_closed_at_idx"),
+            models.Index(fields=["stage", "-amount"], name="crm_deal_stage_amount_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args, **kwargs):
+        self.sync_closed_at()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "stage" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "closed_at"}
+        super().save(*args, **kwargs)
+        self._loaded_stage_id = self.stage_id
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_stage_id = instance.__dict__.get("stage_id")
+        # Remember the stage as loaded, so save() can tell a move from a re-save.
+        return instance
+
+    def sync_closed_at(self) -> None:
+        """Keep `closed_at` in step with the stage outcome: stamped on entering a won or lost
+        stage, kept while the deal stays there, cleared when it goes back to an open stage."""
+        if not self.stage_id:
+            return
+        if not self.stage.is_closed:
+            self.closed_at = None
+        elif self.closed_at is None or self.stage_id != getattr(self, "_loaded_stage_id", None):
+            self.closed_at = timezone.now()
+
+    @property
+    def company(self) -> Company | None:
+        return self.contact.company if self.contact_id else None
+
+
+class NoteBase(models.Model):
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    text = models.TextField(_("note"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.text if len(self.text) <= 60 else f"{self.text[:57]}..."
+
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if adding:
+                # Part of the model so that every path (admin, import, plain ORM) obeys it.
+                self.noted_contacts().touch(self.created_at)
+
+    def noted_contacts(self) -> ContactQuerySet:
+        raise NotImplementedError
+
+
+class ContactNote(NoteBase):
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("contact"), on_delete=models.CASCADE, related_name="notes"
+    )
+
+    class Meta(NoteBase.Meta):
+        verbose_name = _("contact note")
+        indexes = [
+            models.Index(fields=["contact", "-created_at"], name="crm_contactnote_contact_idx"),
+            models.Index(fields=["-created_at", "-id"], name="crm_contactnote_created_idx"),
+        ]
+
+    def noted_contacts(self) -> ContactQuerySet:
+        return Contact.objects.filter(pk=self.contact_id)
+
+
+class DealNote(NoteBase):
+    deal = models.ForeignKey(
+        Deal, verbose_name=_("deal"), on_delete=models.CASCADE, related_name="notes"
+    )
+
+    class Meta(NoteBase.Meta):
+        verbose_name = _("deal note")
+        indexes = [
+            models.Index(fields=["deal", "-created_at"], name="crm_dealnote_deal_idx"),
+            models.Index(fields=["-created_at", "-id"], name="crm_dealnote_created_idx"),
+        ]
+
+    def noted_contacts(self) -> ContactQuerySet:
+        return Contact.objects.filter(deals=self.deal_id)
