@@ -115,6 +115,10 @@ STORAGES = {
     },
 }
 
+# Follows the environment's DEBUG (not the test runner's override): local runs and tests serve
+# files straight from the apps; production serves the collected, compressed STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = DEBUG
+
 LOGIN_URL = reverse_lazy("admin:login")
 
 # HTTPS hardening is on whenever DEBUG is off; each switch can be turned off behind a proxy

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import FieldTextFilter
@@ -16,6 +17,8 @@ class CompanyAdmin(ProtectedDeleteSummaryMixin, ModelAdmin):
     search_fields = ["name", "industry"]
     readonly_fields = ["created_at", "updated_at"]
     fields = ["name", "industry", "website", ("created_at", "updated_at")]
+    # A website typed without a scheme is taken as https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     protected_relations = {
         "contacts": _("Move the contacts to another company or delete them first.")
     }

@@ -1,0 +1,73 @@
+"""Every admin list page costs the same number of SQL queries whatever the number of rows."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from crm_admin.models import Contact, ContactNote, Deal, DealNote, Stage
+from tests.factories import make_company, make_contact, make_deal, make_tag, make_user
+
+pytestmark = pytest.mark.django_db
+
+# An upper bound that documents today's cost; the real assertion is "same at both sizes".
+MAX_QUERIES = 12
+
+PAGES = [
+    ("admin:crm_admin_contact_changelist", {}),
+    ("admin:crm_admin_contact_changelist", {"o": "-7"}),
+    ("admin:crm_admin_contact_changelist", {"q": "example", "status__exact": "new"}),
+    ("admin:crm_admin_deal_changelist", {}),
+    ("admin:crm_admin_deal_changelist", {"o": "5", "stage__outcome__exact": "open"}),
+    ("admin:crm_admin_company_changelist", {}),
+    ("admin:crm_admin_company_changelist", {"o": "-4"}),
+    ("admin:crm_admin_stage_changelist", {}),
+    ("admin:crm_admin_tag_changelist", {}),
+    ("admin:crm_admin_contactnote_changelist", {}),
+    ("admin:crm_admin_dealnote_changelist", {}),
+]
+
+
+def add_rows(count: int) -> None:
+    """Add `count` of each CRM row, every one with the relations its list page shows."""
+    owner = make_user()
+    tags = [make_tag(), make_tag()]
+    stages = list(Stage.objects.all())
+    for i in range(count):
+        contact = make_contact(company=make_company(), tags=tags)
+        deal = make_deal(contact=contact, owner=owner, stage=stages[i % len(stages)], tags=tags)
+        ContactNote.objects.create(contact=contact, text="Call", created_by=owner)
+        DealNote.objects.create(deal=deal, text="Proposal", created_by=owner)
+
+
+def count_queries(client, url, params) -> int:
+    # Warm-up: the first request after login saves the session and fills per-process caches.
+    client.get(url, params)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, params)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize(("url_name", "params"), PAGES)
+def test_list_page_query_count_is_flat(staff_client, url_name, params):
+    url = reverse(url_name)
+    add_rows(3)
+    small = count_queries(staff_client, url, params)
+    add_rows(30)
+    large = count_queries(staff_client, url, params)
+    assert small == large, f"{url}?{params}: {small} queries with 3 rows, {large} with 33"
+    assert large <= MAX_QUERIES
+
+
+@pytest.mark.parametrize("model", ["contact", "deal"])
+def test_change_page_with_many_notes_has_a_flat_query_count(staff_client, model):
+    add_rows(1)
+    obj = Contact.objects.first() if model == "contact" else Deal.objects.first()
+    note_model, fk = (ContactNote, "contact") if model == "contact" else (DealNote, "deal")
+    url = reverse(f"admin:crm_admin_{model}_change", args=[obj.pk])
+    few = count_queries(staff_client, url, {})
+    note_model.objects.bulk_create(note_model(**{fk: obj}, text=f"Note {i}") for i in range(40))
+    many = count_queries(staff_client, url, {})
+    assert few == many, f"{few} queries with 1 note, {many} with 41 (the inline pages by 10)"
+    assert many <= MAX_QUERIES
