@@ -183,6 +183,7 @@ class Stage(models.Model):
     objects = StageQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("pipeline stage")
         ordering = ["order", "id"]
         constraints = [
             models.UniqueConstraint(

@@ -49,7 +49,7 @@ def test_changelists_show_what_a_salesperson_scans_for(staff_client, crm_rows):
 
     page = staff_client.get(reverse("admin:crm_admin_deal_changelist")).content.decode()
     deal = crm_rows["deal"]
-    for text in (deal.title, contact.full_name, "Northwind", "Prospecting", "1000", "50%"):
+    for text in (deal.title, contact.full_name, "Northwind", "Prospecting", "1,000.00", "50%"):
         assert text in page
 
     page = staff_client.get(reverse("admin:crm_admin_stage_changelist")).content.decode()

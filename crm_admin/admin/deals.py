@@ -25,7 +25,7 @@ class DealAdmin(NoteAuthorMixin, ModelAdmin):
         "display_contact",
         "display_company",
         "display_stage",
-        "amount",
+        "display_amount",
         "display_probability",
         "owner",
         "expected_close_date",
@@ -73,6 +73,10 @@ class DealAdmin(NoteAuthorMixin, ModelAdmin):
     @display(description=_("stage"), ordering="stage__order", label=OUTCOME_COLOURS)
     def display_stage(self, deal):
         return deal.stage.outcome, deal.stage.name
+
+    @display(description=_("amount"), ordering="amount")
+    def display_amount(self, deal):
+        return "-" if deal.amount is None else f"{deal.amount:,.2f}"
 
     @display(description=_("probability"), ordering="probability")
     def display_probability(self, deal):
