@@ -1,8 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +26,9 @@ def _count_subquery(model, fk_name: str) -> Coalesce:
 
 
 class TagQuerySet(models.QuerySet):
+    def get_by_natural_key(self, name):
+        return self.get(name__iexact=name)
+
     def with_usage(self):
         return self.annotate(
             contact_count=_count_subquery(Contact.tags.through, "tag"),
@@ -78,6 +83,9 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def natural_key(self):
+        return (self.name,)
 
 
 class Company(models.Model):
@@ -366,3 +374,77 @@ class DealNote(NoteBase):
 
     def noted_contacts(self) -> ContactQuerySet:
         return Contact.objects.filter(deals=self.deal_id)
+
+
+class SavedFilterQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The user's own saved filters and those shared with all staff."""
+        return self.filter(Q(owner=user) | Q(shared=True)) if user.is_authenticated else self.none()
+
+
+class SavedFilter(models.Model):
+    """A named view of an admin list: its filter, search and sort parameters."""
+
+    class Target(models.TextChoices):
+        CONTACT = "contact", _("Contacts")
+        DEAL = "deal", _("Deals")
+        COMPANY = "company", _("Companies")
+
+    name = models.CharField(_("name"), max_length=100)
+    target = models.CharField(_("list"), max_length=20, choices=Target.choices)
+    query = models.CharField(
+        _("query"),
+        max_length=2000,
+        blank=True,
+        help_text=_("The list's filter, search and sort parameters, as after '?' in its address."),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="saved_filters",
+    )
+    shared = models.BooleanField(
+        _("shared"), default=False, help_text=_("Offer this filter to all staff.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = SavedFilterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["target", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "owner",
+                "target",
+                Lower("name"),
+                name="crm_savedfilter_owner_target_name_unique",
+                violation_error_message=_("You already have a saved filter with this name."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        url = reverse(f"admin:crm_admin_{self.target}_changelist")
+        return f"{url}?{self.query}" if self.query else url
+
+    def clean(self):
+        super().clean()
+        from crm_admin.admin.saved_filters import normalise_query, unknown_parameters
+
+        self.query = normalise_query(self.query)
+        unknown = unknown_parameters(target=self.target, query=self.query)
+        if unknown:
+            raise ValidationError(
+                {
+                    "query": _("The %(list)s list has no parameter %(names)s.")
+                    % {
+                        "list": self.get_target_display().lower(),
+                        "names": ", ".join(f"“{name}”" for name in unknown),
+                    }
+                }
+            )

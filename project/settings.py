@@ -152,4 +152,5 @@ UNFOLD = {
         "show_all_applications": False,
         "navigation": "crm_admin.dashboard.sidebar_navigation",
     },
+    "TABS": "crm_admin.admin.saved_filters.saved_filter_tabs",
 }

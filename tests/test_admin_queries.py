@@ -18,7 +18,7 @@ PAGES = [
     ("admin:crm_admin_contact_changelist", {"o": "-7"}),
     ("admin:crm_admin_contact_changelist", {"q": "example", "status__exact": "new"}),
     ("admin:crm_admin_deal_changelist", {}),
-    ("admin:crm_admin_deal_changelist", {"o": "5", "stage__outcome__exact": "open"}),
+    ("admin:crm_admin_deal_changelist", {"o": "5", "status": "open"}),
     ("admin:crm_admin_company_changelist", {}),
     ("admin:crm_admin_company_changelist", {"o": "-4"}),
     ("admin:crm_admin_stage_changelist", {}),

@@ -3,6 +3,15 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from crm_admin.admin import companies, contacts, deals, notes, stages, tags, users  # noqa: F401
+from crm_admin.admin import (  # noqa: F401
+    companies,
+    contacts,
+    deals,
+    notes,
+    saved_filters,
+    stages,
+    tags,
+    users,
+)
 
 admin.site.index_title = _("Overview")

@@ -9,8 +9,11 @@ from unfold.contrib.filters.admin import (
 )
 from unfold.decorators import display
 
+from crm_admin.admin import actions
+from crm_admin.admin.filters import LastContactedFilter
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.notes import ContactNoteInline, NoteAuthorMixin
+from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.models import Contact
 
 STATUS_COLOURS = {
@@ -23,7 +26,13 @@ STATUS_COLOURS = {
 
 
 @admin.register(Contact)
-class ContactAdmin(NoteAuthorMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
+class ContactAdmin(
+    actions.ActionPermissionMixin,
+    SavedFiltersListMixin,
+    NoteAuthorMixin,
+    ProtectedDeleteSummaryMixin,
+    ModelAdmin,
+):
     list_display = [
         "display_name",
         "email",
@@ -37,6 +46,7 @@ class ContactAdmin(NoteAuthorMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
         ("status", ChoicesDropdownFilter),
         ("tags", AutocompleteSelectMultipleFilter),
         ("company", AutocompleteSelectFilter),
+        LastContactedFilter,
         ("last_contacted_at", RangeDateTimeFilter),
     ]
     list_filter_submit = True
@@ -50,6 +60,7 @@ class ContactAdmin(NoteAuthorMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
         (_("Relationship"), {"fields": ["company", "status", "tags", "last_contacted_at"]}),
         (_("Record"), {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
     ]
+    actions = [actions.set_status, actions.add_tags, actions.remove_tags]
     protected_relations = {"deals": _("Reassign or delete the deals first.")}
 
     def get_queryset(self, request):

@@ -1,14 +1,22 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import (
     AutocompleteSelectMultipleFilter,
-    ChoicesDropdownFilter,
+    RangeNumericFilter,
     RelatedDropdownFilter,
 )
-from unfold.decorators import display
+from unfold.decorators import action, display
 
+from crm_admin import services
+from crm_admin.admin import actions
+from crm_admin.admin.filters import DealOwnerFilter, DealStatusFilter, ExpectedCloseFilter
 from crm_admin.admin.notes import DealNoteInline, NoteAuthorMixin
+from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.models import Deal, Stage
 
 OUTCOME_COLOURS = {
@@ -19,7 +27,7 @@ OUTCOME_COLOURS = {
 
 
 @admin.register(Deal)
-class DealAdmin(NoteAuthorMixin, ModelAdmin):
+class DealAdmin(actions.ActionPermissionMixin, SavedFiltersListMixin, NoteAuthorMixin, ModelAdmin):
     list_display = [
         "title",
         "display_contact",
@@ -31,10 +39,13 @@ class DealAdmin(NoteAuthorMixin, ModelAdmin):
         "expected_close_date",
     ]
     list_filter = [
+        DealStatusFilter,
         ("stage", RelatedDropdownFilter),
-        ("stage__outcome", ChoicesDropdownFilter),
-        ("owner", RelatedDropdownFilter),
+        DealOwnerFilter,
         ("tags", AutocompleteSelectMultipleFilter),
+        ExpectedCloseFilter,
+        ("probability", RangeNumericFilter),
+        ("amount", RangeNumericFilter),
     ]
     list_filter_submit = True
     search_fields = ["title", "contact__email", "contact__last_name", "contact__company__name"]
@@ -50,6 +61,15 @@ class DealAdmin(NoteAuthorMixin, ModelAdmin):
         ),
         (_("Record"), {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
     ]
+    actions = [
+        actions.mark_won,
+        actions.mark_lost,
+        actions.move_to_stage,
+        actions.assign_owner,
+        actions.add_tags,
+        actions.remove_tags,
+    ]
+    actions_detail = ["mark_won_detail", "mark_lost_detail"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).for_admin_list()
@@ -81,3 +101,53 @@ class DealAdmin(NoteAuthorMixin, ModelAdmin):
     @display(description=_("probability"), ordering="probability")
     def display_probability(self, deal):
         return f"{deal.probability}%"
+
+    def _close_from_page(self, request, object_id, service, done):
+        deal = get_object_or_404(Deal, pk=object_id)
+        url = reverse("admin:crm_admin_deal_change", args=[deal.pk])
+        try:
+            count = service(deals=Deal.objects.filter(pk=deal.pk), actor=request.user)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(request, done if count else _("Nothing to change."), messages.SUCCESS)
+        if request.headers.get("HX-Request"):
+            # The button's dialog posts through htmx: tell it to load the page anew.
+            return HttpResponse(headers={"HX-Redirect": url})
+        return HttpResponseRedirect(url)
+
+    @action(
+        description=_("Mark won"),
+        url_path="mark-won",
+        permissions=["change"],
+        icon="emoji_events",
+        dialog={
+            "title": _("Mark this deal as won?"),
+            "description": _(
+                "It moves to the first won stage with probability 100% and closes today."
+            ),
+            "form_submit_text": _("Mark won"),
+        },
+    )
+    def mark_won_detail(self, request, form, object_id):
+        return self._close_from_page(
+            request, object_id, services.deals_mark_won, _("The deal is marked as won.")
+        )
+
+    @action(
+        description=_("Mark lost"),
+        url_path="mark-lost",
+        permissions=["change"],
+        icon="block",
+        dialog={
+            "title": _("Mark this deal as lost?"),
+            "description": _(
+                "It moves to the first lost stage with probability 0% and closes today."
+            ),
+            "form_submit_text": _("Mark lost"),
+        },
+    )
+    def mark_lost_detail(self, request, form, object_id):
+        return self._close_from_page(
+            request, object_id, services.deals_mark_lost, _("The deal is marked as lost.")
+        )

@@ -1,0 +1,109 @@
+"""Follow-up filters for the contact and deal lists.
+
+The date filters are relative ("more than 30 days ago", "this month") so that a saved filter
+keeps meaning the same thing as time passes.
+"""
+
+from datetime import date, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from unfold.contrib.filters.admin import DropdownFilter
+
+from crm_admin.models import Stage
+
+
+class LastContactedFilter(DropdownFilter):
+    title = _("last contacted")
+    parameter_name = "last_contacted"
+    DAYS = {"7d": 7, "30d": 30, "90d": 90}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("never", _("Never")),
+            ("7d", _("More than 7 days ago, or never")),
+            ("30d", _("More than 30 days ago, or never")),
+            ("90d", _("More than 90 days ago, or never")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "never":
+            return queryset.filter(last_contacted_at__isnull=True)
+        if value in self.DAYS:
+            cutoff = timezone.now() - timedelta(days=self.DAYS[value])
+            return queryset.filter(
+                Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=cutoff)
+            )
+        return queryset
+
+
+class DealStatusFilter(DropdownFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Stage.Outcome.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Stage.Outcome.values:
+            return queryset.filter(stage__outcome=self.value())
+        return queryset
+
+
+class DealOwnerFilter(DropdownFilter):
+    title = _("owner")
+    parameter_name = "owner"
+
+    def lookups(self, request, model_admin):
+        staff = (
+            get_user_model()
+            .objects.filter(is_active=True, is_staff=True)
+            .order_by("username")
+            .values_list("pk", "username")
+        )
+        return [("mine", _("Mine")), ("none", _("Unassigned"))] + [
+            (str(pk), username) for pk, username in staff
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "mine":
+            return queryset.filter(owner=request.user)
+        if value == "none":
+            return queryset.filter(owner__isnull=True)
+        if value and value.isdigit():
+            return queryset.filter(owner_id=int(value))
+        return queryset
+
+
+def _month_start(day: date, months_ahead: int = 0) -> date:
+    month_index = day.month - 1 + months_ahead
+    return date(day.year + month_index // 12, month_index % 12 + 1, 1)
+
+
+class ExpectedCloseFilter(DropdownFilter):
+    title = _("expected close")
+    parameter_name = "expected_close"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("overdue", _("Overdue (open, date passed)")),
+            ("this_month", _("This month")),
+            ("next_month", _("Next month")),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        value = self.value()
+        if value == "overdue":
+            return queryset.filter(expected_close_date__lt=today, stage__outcome=Stage.Outcome.OPEN)
+        if value in ("this_month", "next_month"):
+            ahead = 0 if value == "this_month" else 1
+            return queryset.filter(
+                expected_close_date__gte=_month_start(today, ahead),
+                expected_close_date__lt=_month_start(today, ahead + 1),
+            )
+        return queryset

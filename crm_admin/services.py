@@ -1,0 +1,190 @@
+"""Writes shared by every caller: the admin actions and buttons now, the board and API later.
+
+Every function takes the rows to change as a QuerySet (a selection, or a whole filtered list when
+the user picked "select all"), runs in one transaction and issues a fixed number of SQL statements
+whatever the number of rows: the rows are addressed through a subquery, never loaded one by one.
+When an `actor` is given, each changed row gets an entry in the admin history.
+"""
+
+from collections.abc import Iterable
+
+from django.contrib.admin.models import CHANGE
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm_admin.models import Contact, Deal, Stage, Tag
+
+
+def _rows(queryset: QuerySet) -> QuerySet:
+    """The same rows as a plain `pk IN (subquery)` QuerySet: safe to update() or delete()
+    whatever joins, DISTINCT, ordering or annotations the caller's QuerySet carries."""
+    return queryset.model._default_manager.filter(pk__in=queryset.order_by().values("pk"))
+
+
+def _history_record(*, actor, rows: QuerySet, message: str) -> None:
+    """One admin-history "changed" entry per row in `rows`, by a single INSERT ... SELECT."""
+    if actor is None:
+        return
+    model = rows.model
+    qn = connection.ops.quote_name
+    select_sql, select_params = rows.values("pk").query.sql_with_params()
+    table = qn(model._meta.db_table)
+    repr_field = "title" if model is Deal else "email"
+    content_type = ContentType.objects.get_for_model(model)
+    sql = (
+        "INSERT INTO django_admin_log "
+        "(action_time, user_id, content_type_id, object_id, object_repr, action_flag, "
+        "change_message) "
+        f"SELECT %s, %s, %s, CAST(r.id AS TEXT), SUBSTR(r.{qn(repr_field)}, 1, 200), %s, %s "
+        f"FROM {table} r WHERE r.id IN ({select_sql})"
+    )
+    action_time = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = (action_time, actor.pk, content_type.pk, CHANGE, message, *select_params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def stage_for_outcome(outcome: str) -> Stage:
+    """The first stage (by pipeline order) with `outcome`; one query.
+
+    Refuses with a ValidationError when no stage has that outcome.
+    """
+    stage = Stage.objects.filter(outcome=outcome).order_by("order", "id").first()
+    if stage is None:
+        label = Stage.Outcome(outcome).label
+        raise ValidationError(
+            _("No pipeline stage has the outcome “%(outcome)s”. Add one under Pipeline stages.")
+            % {"outcome": label}
+        )
+    return stage
+
+
+@transaction.atomic
+def deals_move_to_stage(*, deals: QuerySet[Deal], stage: Stage, actor=None) -> int:
+    """Move `deals` into `stage`, applying the pipeline rules; returns how many deals moved.
+
+    Won stage: probability 100 and `closed_at` now. Lost stage: probability 0 and `closed_at`
+    now. Open stage: `closed_at` cleared, probability kept. Deals already in `stage` are left
+    as they are (their `closed_at` keeps the day they closed). Three statements whatever the
+    number of deals (history, update, plus one content-type lookup the first time).
+    """
+    moving = _rows(deals).exclude(stage=stage)
+    now = timezone.now()
+    changes: dict[str, object] = {"stage": stage, "updated_at": now}
+    if stage.outcome == Stage.Outcome.WON:
+        changes |= {"probability": 100, "closed_at": now}
+    elif stage.outcome == Stage.Outcome.LOST:
+        changes |= {"probability": 0, "closed_at": now}
+    else:
+        changes["closed_at"] = None
+    _history_record(actor=actor, rows=moving, message=_("Moved to stage %s.") % stage.name)
+    return moving.update(**changes)
+
+
+def deals_mark_won(*, deals: QuerySet[Deal], actor=None) -> int:
+    """Move `deals` to the first won stage (probability 100, closed now); returns the count.
+
+    Refuses with a ValidationError, changing nothing, when no stage has the outcome won.
+    Four queries whatever the number of deals.
+    """
+    return deals_move_to_stage(deals=deals, stage=stage_for_outcome(Stage.Outcome.WON), actor=actor)
+
+
+def deals_mark_lost(*, deals: QuerySet[Deal], actor=None) -> int:
+    """Move `deals` to the first lost stage (probability 0, closed now); returns the count.
+
+    Refuses with a ValidationError, changing nothing, when no stage has the outcome lost.
+    Four queries whatever the number of deals.
+    """
+    return deals_move_to_stage(
+        deals=deals, stage=stage_for_outcome(Stage.Outcome.LOST), actor=actor
+    )
+
+
+@transaction.atomic
+def deals_assign_owner(*, deals: QuerySet[Deal], owner, actor=None) -> int:
+    """Make `owner` (a user, or None to unassign) the owner of `deals`; returns how many changed.
+
+    Deals that already have that owner are left alone. Two statements (history, update).
+    """
+    selected = _rows(deals)
+    changing = selected.exclude(owner=owner) if owner else selected.filter(owner__isnull=False)
+    name = owner.get_username() if owner else _("nobody")
+    _history_record(actor=actor, rows=changing, message=_("Owner set to %s.") % name)
+    return changing.update(owner=owner, updated_at=timezone.now())
+
+
+@transaction.atomic
+def contacts_set_status(*, contacts: QuerySet[Contact], status: str, actor=None) -> int:
+    """Set the status of `contacts`; returns how many changed. Refuses an unknown status.
+
+    Two statements (history, update) whatever the number of contacts.
+    """
+    if status not in Contact.Status.values:
+        raise ValidationError(_("“%(status)s” is not a contact status.") % {"status": status})
+    changing = _rows(contacts).exclude(status=status)
+    label = Contact.Status(status).label
+    _history_record(actor=actor, rows=changing, message=_("Status set to %s.") % label)
+    return changing.update(status=status, updated_at=timezone.now())
+
+
+def _tag_names(tags: Iterable[Tag]) -> str:
+    return ", ".join(sorted(tag.name for tag in tags))
+
+
+@transaction.atomic
+def tags_add(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
+    """Add each of `tags` to every contact or deal in `rows`; returns how many links were made.
+
+    Links that already exist are skipped. One INSERT ... SELECT for the links (plus the
+    history) whatever the number of rows or tags.
+    """
+    tags = list(tags)
+    if not tags:
+        return 0
+    model: type[Model] = rows.model
+    through = model.tags.through
+    owner_column = through._meta.get_field(model._meta.model_name).column
+    tag_column = through._meta.get_field("tag").column
+    qn = connection.ops.quote_name
+    selected = _rows(rows)
+    select_sql, select_params = selected.values("pk").query.sql_with_params()
+    tag_ids = [tag.pk for tag in tags]
+    tag_placeholders = ", ".join(["%s"] * len(tag_ids))
+    link_table = qn(through._meta.db_table)
+    sql = (
+        f"INSERT INTO {link_table} ({qn(owner_column)}, {qn(tag_column)}) "
+        f"SELECT r.id, t.id FROM {qn(model._meta.db_table)} r "
+        f"CROSS JOIN {qn(Tag._meta.db_table)} t "
+        f"WHERE r.id IN ({select_sql}) AND t.id IN ({tag_placeholders}) AND NOT EXISTS ("
+        f"SELECT 1 FROM {link_table} l "
+        f"WHERE l.{qn(owner_column)} = r.id AND l.{qn(tag_column)} = t.id)"
+    )
+    _history_record(actor=actor, rows=selected, message=_("Tags added: %s.") % _tag_names(tags))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*select_params, *tag_ids))
+        return cursor.rowcount
+
+
+@transaction.atomic
+def tags_remove(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
+    """Remove each of `tags` from every contact or deal in `rows`; returns how many links went.
+
+    One DELETE (plus the history) whatever the number of rows or tags.
+    """
+    tags = list(tags)
+    if not tags:
+        return 0
+    model = rows.model
+    through = model.tags.through
+    selected = _rows(rows)
+    links = through.objects.filter(
+        **{f"{model._meta.model_name}__in": selected.values("pk"), "tag__in": tags}
+    )
+    _history_record(actor=actor, rows=selected, message=_("Tags removed: %s.") % _tag_names(tags))
+    deleted, _per_model = links.delete()
+    return deleted
