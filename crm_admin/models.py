@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -44,6 +46,11 @@ class CompanyQuerySet(models.QuerySet):
 class ContactQuerySet(models.QuerySet):
     def for_admin_list(self):
         return self.select_related("company").prefetch_related("tags")
+
+    def not_contacted_for(self, *, days: int, now=None):
+        """Contacts whose last contact is more than `days` days ago, or who were never contacted."""
+        cutoff = (now or timezone.now()) - timedelta(days=days)
+        return self.filter(Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=cutoff))
 
     def touch(self, at) -> int:
         """Move `last_contacted_at` forward to `at` on these contacts, never back; one UPDATE."""

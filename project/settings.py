@@ -120,6 +120,11 @@ STORAGES = {
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = reverse_lazy("admin:login")
+# Unfold's login form posts no "next" when opened directly: land on the dashboard.
+LOGIN_REDIRECT_URL = reverse_lazy("admin:index")
+
+# The currency shown next to amounts on the dashboard and the pipeline board.
+CRM_CURRENCY = env.str("CRM_CURRENCY", default="USD")
 
 # HTTPS hardening is on whenever DEBUG is off; each switch can be turned off behind a proxy
 # that terminates TLS differently.
@@ -153,4 +158,5 @@ UNFOLD = {
         "navigation": "crm_admin.dashboard.sidebar_navigation",
     },
     "TABS": "crm_admin.admin.saved_filters.saved_filter_tabs",
+    "DASHBOARD_CALLBACK": "crm_admin.dashboard.dashboard_callback",
 }

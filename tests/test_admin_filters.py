@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm_admin.admin.filters import _month_start
+from crm_admin.selectors import month_start
 from tests.factories import make_contact, make_deal, make_user, stage
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def test_expected_close_filter(staff_client):
     overdue = make_deal(expected_close_date=today - timedelta(days=1))
     make_deal(expected_close_date=today - timedelta(days=1), stage=stage("Closed-Won"))
     this_month = make_deal(expected_close_date=today)
-    next_month = make_deal(expected_close_date=_month_start(today, 1) + timedelta(days=3))
+    next_month = make_deal(expected_close_date=month_start(today, 1) + timedelta(days=3))
     assert listed(staff_client, DEALS, expected_close="overdue") == {overdue.pk}
     assert this_month.pk in listed(staff_client, DEALS, expected_close="this_month")
     assert next_month.pk not in listed(staff_client, DEALS, expected_close="this_month")
@@ -88,8 +88,9 @@ def test_expected_close_filter(staff_client):
 
 
 def test_month_start_rolls_over_the_year():
-    assert _month_start(date(2026, 12, 15), 1) == date(2027, 1, 1)
-    assert _month_start(date(2026, 11, 24), 2) == date(2027, 1, 1)
+    assert month_start(date(2026, 1, 31), -1) == date(2025, 12, 1)
+    assert month_start(date(2026, 12, 15), 1) == date(2027, 1, 1)
+    assert month_start(date(2026, 11, 24), 2) == date(2027, 1, 1)
 
 
 def test_probability_and_amount_ranges(staff_client):

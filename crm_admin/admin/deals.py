@@ -14,6 +14,7 @@ from unfold.decorators import action, display
 
 from crm_admin import services
 from crm_admin.admin import actions
+from crm_admin.admin.board import PipelineBoardMixin
 from crm_admin.admin.filters import DealOwnerFilter, DealStatusFilter, ExpectedCloseFilter
 from crm_admin.admin.notes import DealNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
@@ -27,7 +28,13 @@ OUTCOME_COLOURS = {
 
 
 @admin.register(Deal)
-class DealAdmin(actions.ActionPermissionMixin, SavedFiltersListMixin, NoteAuthorMixin, ModelAdmin):
+class DealAdmin(
+    actions.ActionPermissionMixin,
+    PipelineBoardMixin,
+    SavedFiltersListMixin,
+    NoteAuthorMixin,
+    ModelAdmin,
+):
     list_display = [
         "title",
         "display_contact",

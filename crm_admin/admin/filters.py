@@ -4,15 +4,13 @@ The date filters are relative ("more than 30 days ago", "this month") so that a 
 keeps meaning the same thing as time passes.
 """
 
-from datetime import date, timedelta
-
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import DropdownFilter
 
 from crm_admin.models import Stage
+from crm_admin.selectors import month_start
 
 
 class LastContactedFilter(DropdownFilter):
@@ -33,10 +31,7 @@ class LastContactedFilter(DropdownFilter):
         if value == "never":
             return queryset.filter(last_contacted_at__isnull=True)
         if value in self.DAYS:
-            cutoff = timezone.now() - timedelta(days=self.DAYS[value])
-            return queryset.filter(
-                Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=cutoff)
-            )
+            return queryset.not_contacted_for(days=self.DAYS[value])
         return queryset
 
 
@@ -79,11 +74,6 @@ class DealOwnerFilter(DropdownFilter):
         return queryset
 
 
-def _month_start(day: date, months_ahead: int = 0) -> date:
-    month_index = day.month - 1 + months_ahead
-    return date(day.year + month_index // 12, month_index % 12 + 1, 1)
-
-
 class ExpectedCloseFilter(DropdownFilter):
     title = _("expected close")
     parameter_name = "expected_close"
@@ -103,7 +93,7 @@ class ExpectedCloseFilter(DropdownFilter):
         if value in ("this_month", "next_month"):
             ahead = 0 if value == "this_month" else 1
             return queryset.filter(
-                expected_close_date__gte=_month_start(today, ahead),
-                expected_close_date__lt=_month_start(today, ahead + 1),
+                expected_close_date__gte=month_start(today, ahead),
+                expected_close_date__lt=month_start(today, ahead + 1),
             )
         return queryset

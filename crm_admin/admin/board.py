@@ -1,0 +1,138 @@
+"""The pipeline board: deals as cards in one column per stage, moved by drag and drop.
+
+It reads the deal list's own filters and search (the same ChangeList), so "mine", owner and
+tags narrow the board exactly as they narrow the list. Moving a card goes through
+services.deals_move_to_stage, like the bulk actions, so the won/lost rules hold.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+
+from crm_admin import selectors, services
+from crm_admin.formats import format_money
+from crm_admin.models import Deal, Stage
+
+
+class MoveDealForm(forms.Form):
+    stage = forms.ModelChoiceField(
+        queryset=Stage.objects.all(),
+        error_messages={
+            "required": _("Choose the stage to move the deal to."),
+            "invalid_choice": _("That stage does not exist (any more). Reload the board."),
+        },
+    )
+
+
+class PipelineBoardMixin:
+    board_template = "admin/crm_admin/deal/board.html"
+    cards_per_stage = 50
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        # Before the ModelAdmin's own URLs, whose "<object_id>/" would swallow "board/".
+        return [
+            path("board/", self.admin_site.admin_view(self.board_view), name=f"{name}_board"),
+            path(
+                "<path:object_id>/move/",
+                self.admin_site.admin_view(self.move_view),
+                name=f"{name}_move",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["board_url"] = self._board_url(request)
+        return super().changelist_view(request, extra_context)
+
+    def _board_url(self, request) -> str:
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_board")
+        query = request.GET.urlencode()
+        return f"{url}?{query}" if query else url
+
+    def _filtered_deals(self, request):
+        """The deal list's queryset for this request's filters and search."""
+        return self.get_changelist_instance(request).queryset
+
+    def board_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            deals = self._filtered_deals(request)
+        except IncorrectLookupParameters:
+            self.message_user(request, _("Those filters are not valid."), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        columns = selectors.pipeline_board(deals, cards_per_stage=self.cards_per_stage)
+        list_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        query = request.GET.copy()
+        for column in columns:
+            query["stage__id__exact"] = str(column.stage.pk)
+            column.list_url = f"{list_url}?{query.urlencode()}"
+            column.value_display = format_money(column.value)
+            column.weighted_display = format_money(column.weighted)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Pipeline board"),
+            "opts": self.opts,
+            "columns": columns,
+            "stages": [column.stage for column in columns],
+            "list_url": f"{list_url}?{request.GET.urlencode()}" if request.GET else list_url,
+            "query": request.GET.urlencode(),
+            "filtered": bool(request.GET),
+            "can_move": self.has_change_permission(request),
+        }
+        return TemplateResponse(request, self.board_template, context)
+
+    def move_view(self, request, object_id):
+        """POST `stage` to move one deal; JSON for the board's script, a redirect for a form."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        deal = self.get_object(request, unquote(object_id))
+        if deal is None:
+            raise Http404(_("No deal with that id."))
+        if not self.has_change_permission(request, deal):
+            raise PermissionDenied
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        board_url = self._board_url(request)
+        form = MoveDealForm(request.POST)
+        if not form.is_valid():
+            error = " ".join(form.errors["stage"])
+            if wants_json:
+                return JsonResponse({"error": error}, status=400)
+            self.message_user(request, error, messages.ERROR)
+            return HttpResponseRedirect(board_url)
+        stage = form.cleaned_data["stage"]
+        services.deals_move_to_stage(
+            deals=Deal.objects.filter(pk=deal.pk), stage=stage, actor=request.user
+        )
+        deal.refresh_from_db(fields=["stage", "probability", "closed_at"])
+        message = _("“%(deal)s” moved to %(stage)s.") % {"deal": deal.title, "stage": stage}
+        if not wants_json:
+            self.message_user(request, message, messages.SUCCESS)
+            return HttpResponseRedirect(board_url)
+        totals = selectors.board_totals(self._filtered_deals(request))
+        empty = (0, selectors.money(0), selectors.money(0))
+        return JsonResponse(
+            {
+                "message": message,
+                "deal": {"id": deal.pk, "stage": stage.pk, "probability": deal.probability},
+                "columns": {
+                    str(stage_id): {
+                        "count": count,
+                        "value": format_money(value),
+                        "weighted": format_money(weighted_value),
+                    }
+                    for stage_id, (count, value, weighted_value) in (
+                        (pk, totals.get(pk, empty))
+                        for pk in Stage.objects.values_list("pk", flat=True)
+                    )
+                },
+            }
+        )

@@ -1,0 +1,213 @@
+"""Reads shared by the dashboard and the pipeline board: aggregates computed by the database.
+
+No function here loops over deals in Python; each docstring says how many queries it runs.
+Money sums are Decimals rounded to cents (SQLite sums decimals as floats; the true values have
+two decimal places, so rounding to cents gives the exact figure on both databases).
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from crm_admin.models import Contact, Deal, Stage
+
+CENTS = Decimal("0.01")
+FOLLOW_UP_DAYS = 30
+WIN_RATE_DAYS = 90
+
+# amount x probability keeps two decimal places; dividing by 100 happens in Python.
+_AMOUNT_TIMES_PROBABILITY = ExpressionWrapper(
+    F("amount") * F("probability"), output_field=DecimalField(max_digits=20, decimal_places=2)
+)
+_OPEN = Q(stage__outcome=Stage.Outcome.OPEN)
+
+
+def money(value) -> Decimal:
+    """A sum from the database as an exact Decimal in cents (None counts as zero)."""
+    if value is None:
+        return Decimal("0.00")
+    return Decimal(str(round(value, 2))).quantize(CENTS, rounding=ROUND_HALF_UP)
+
+
+def weighted(amount_times_probability) -> Decimal:
+    """Turn a sum of amount x probability into money: divide by 100, round half up to cents."""
+    return (money(amount_times_probability) / 100).quantize(CENTS, rounding=ROUND_HALF_UP)
+
+
+def month_start(day: date, months: int = 0) -> date:
+    """The first day of the month `months` after (or before, if negative) `day`'s month."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _aware_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+@dataclass(frozen=True)
+class PipelineFigures:
+    open_value: Decimal
+    weighted_forecast: Decimal
+    won_this_month_count: int
+    won_this_month_value: Decimal
+    win_rate: float | None  # None when nothing closed in the window
+    closed_in_window: int
+    follow_ups_due: int
+
+
+def contacts_due_follow_up(*, now: datetime | None = None) -> QuerySet[Contact]:
+    """Contacts not contacted for FOLLOW_UP_DAYS days, or never: the "30d" list filter's rows."""
+    return Contact.objects.not_contacted_for(days=FOLLOW_UP_DAYS, now=now)
+
+
+def pipeline_figures(*, now: datetime | None = None) -> PipelineFigures:
+    """The dashboard's headline figures. Two queries: one aggregate over deals, one count.
+
+    Open pipeline and weighted forecast cover deals in open stages; "won this month" and the
+    win rate go by `closed_at` (the month in the current time zone; the last 90 days).
+    """
+    now = now or timezone.now()
+    this_month = _aware_midnight(month_start(timezone.localdate(now)))
+    window_start = now - timedelta(days=WIN_RATE_DAYS)
+    won = Q(stage__outcome=Stage.Outcome.WON)
+    lost = Q(stage__outcome=Stage.Outcome.LOST)
+    won_month = won & Q(closed_at__gte=this_month)
+    totals = Deal.objects.aggregate(
+        open_value=Sum("amount", filter=_OPEN),
+        open_weighted=Sum(_AMOUNT_TIMES_PROBABILITY, filter=_OPEN),
+        won_month_count=Count("pk", filter=won_month),
+        won_month_value=Sum("amount", filter=won_month),
+        won_window=Count("pk", filter=won & Q(closed_at__gte=window_start)),
+        lost_window=Count("pk", filter=lost & Q(closed_at__gte=window_start)),
+    )
+    closed = totals["won_window"] + totals["lost_window"]
+    return PipelineFigures(
+        open_value=money(totals["open_value"]),
+        weighted_forecast=weighted(totals["open_weighted"]),
+        won_this_month_count=totals["won_month_count"],
+        won_this_month_value=money(totals["won_month_value"]),
+        win_rate=totals["won_window"] / closed if closed else None,
+        closed_in_window=closed,
+        follow_ups_due=contacts_due_follow_up(now=now).count(),
+    )
+
+
+def pipeline_value_by_stage() -> list[tuple[Stage, Decimal]]:
+    """Open stages in pipeline order with the sum of their deals' amounts; one query."""
+    stages = (
+        Stage.objects.filter(outcome=Stage.Outcome.OPEN)
+        .annotate(value=Sum("deals__amount"))
+        .order_by("order", "id")
+    )
+    return [(stage, money(stage.value)) for stage in stages]
+
+
+def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, Decimal]]:
+    """Weighted value of open deals by expected close month, this month and the next
+    `months - 1`; months without deals count zero. One query."""
+    today = today or timezone.localdate()
+    first, end = month_start(today), month_start(today, months)
+    rows = (
+        Deal.objects.filter(_OPEN, expected_close_date__gte=first, expected_close_date__lt=end)
+        .annotate(month=TruncMonth("expected_close_date"))
+        .values("month")
+        .annotate(total=Sum(_AMOUNT_TIMES_PROBABILITY))
+        .order_by("month")
+    )
+    by_month = {row["month"]: weighted(row["total"]) for row in rows}
+    return [
+        (month, by_month.get(month, Decimal("0.00")))
+        for month in (month_start(first, i) for i in range(months))
+    ]
+
+
+def won_lost_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, int, int]]:
+    """(month, deals won, deals lost) by `closed_at` for this month and the `months - 1`
+    before it, oldest first. One query."""
+    today = today or timezone.localdate()
+    first = month_start(today, -(months - 1))
+    rows = (
+        Deal.objects.filter(
+            stage__outcome__in=[Stage.Outcome.WON, Stage.Outcome.LOST],
+            closed_at__gte=_aware_midnight(first),
+        )
+        .annotate(month=TruncMonth("closed_at"))
+        .values("month", "stage__outcome")
+        .annotate(n=Count("pk"))
+    )
+    # TruncMonth of a datetime is the month's first moment in the current time zone.
+    counts = {
+        (timezone.localtime(row["month"]).date(), row["stage__outcome"]): row["n"] for row in rows
+    }
+    won, lost = Stage.Outcome.WON, Stage.Outcome.LOST
+    return [
+        (month, counts.get((month, won), 0), counts.get((month, lost), 0))
+        for month in (month_start(first, i) for i in range(months))
+    ]
+
+
+def deals_closing_soon(*, user, limit: int = 10) -> QuerySet[Deal]:
+    """The user's open deals by expected close date, soonest first (undated last); one query."""
+    return (
+        Deal.objects.filter(_OPEN, owner=user)
+        .select_related("contact__company", "stage")
+        .order_by(F("expected_close_date").asc(nulls_last=True), "-amount", "pk")[:limit]
+    )
+
+
+def follow_ups_due(*, limit: int = 10, now: datetime | None = None) -> QuerySet[Contact]:
+    """The contacts most overdue for a follow-up: never contacted first, then the oldest."""
+    return (
+        contacts_due_follow_up(now=now)
+        .select_related("company")
+        .order_by(F("last_contacted_at").asc(nulls_first=True), "pk")[:limit]
+    )
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int
+    value: Decimal
+    weighted: Decimal
+    cards: list[Deal]
+
+    @property
+    def hidden(self) -> int:
+        return self.count - len(self.cards)
+
+
+def board_totals(deals: QuerySet[Deal]) -> dict[int, tuple[int, Decimal, Decimal]]:
+    """{stage id: (count, value, weighted value)} for `deals`; one grouped query."""
+    rows = (
+        deals.order_by()
+        .values("stage")
+        .annotate(n=Count("pk"), value=Sum("amount"), weighted=Sum(_AMOUNT_TIMES_PROBABILITY))
+    )
+    return {
+        row["stage"]: (row["n"], money(row["value"]), weighted(row["weighted"])) for row in rows
+    }
+
+
+def pipeline_board(deals: QuerySet[Deal], *, cards_per_stage: int = 50) -> list[BoardColumn]:
+    """One column per stage, in pipeline order, for the (filtered) `deals`.
+
+    Each column carries its totals and its largest deals (at most `cards_per_stage`, by
+    amount). Queries: one for the stages, one for the totals, and one per stage for its cards
+    (served by the (stage, amount) index), whatever the number of deals.
+    """
+    stages = list(Stage.objects.order_by("order", "id"))
+    totals = board_totals(deals)
+    cards = deals.select_related("contact__company", "owner").order_by(
+        F("amount").desc(nulls_last=True), "pk"
+    )
+    columns = []
+    for stage in stages:
+        count, value, weighted_value = totals.get(stage.pk, (0, money(0), money(0)))
+        stage_cards = list(cards.filter(stage=stage)[:cards_per_stage])
+        columns.append(BoardColumn(stage, count, value, weighted_value, stage_cards))
+    return columns
