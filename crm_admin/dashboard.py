@@ -38,6 +38,7 @@ _SIDEBAR = [
             (_("Users"), "person", "auth", "user"),
             (_("Groups"), "group", "auth", "group"),
             (_("Saved filters"), "bookmarks", "crm_admin", "savedfilter"),
+            (_("API tokens"), "key", "authtoken", "tokenproxy"),
         ],
     ),
 ]

@@ -4,6 +4,7 @@ Production runs with DEBUG=0 and must provide SECRET_KEY; `make run` writes a `.
 DEBUG=1 and a random key for local use. See README.md for every variable.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -45,6 +46,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "adminsortable2",
     "crm_admin",
+    # The read-only integration API (crm_admin/api/); after crm_admin so it may override
+    # their templates.
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -143,6 +151,51 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# Requests per token user: "<n>/<second|minute|hour|day>". Checked here: DRF would only fail
+# at the first token request, with a 500.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1000/hour")
+if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
+    raise ImproperlyConfigured(
+        f"API_THROTTLE_RATE={API_THROTTLE_RATE!r}: expected requests per period, e.g. 1000/hour."
+    )
+
+REST_FRAMEWORK = {
+    # Token first: an anonymous request is told how to authenticate (401, WWW-Authenticate).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Staff only unless a view asks for more (the CRM endpoints require the model's view_*).
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "crm_admin.api.pagination.CRMPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["crm_admin.api.throttles.TokenRateThrottle"],
+    # Counted per user, in the default cache (local memory: per server process).
+    "DEFAULT_THROTTLE_RATES": {"token": API_THROTTLE_RATE},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CRM API",
+    "DESCRIPTION": "Read-only access to the CRM's companies, contacts, deals and notes.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    # Swagger UI's files come from drf-spectacular-sidecar through our own static files:
+    # the docs work on machines without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "ENUM_NAME_OVERRIDES": {
+        "ContactStatusEnum": "crm_admin.models.Contact.Status",
+        "StageOutcomeEnum": "crm_admin.models.Stage.Outcome",
+    },
 }
 
 UNFOLD = {

@@ -11,6 +11,7 @@ from crm_admin.admin import (  # noqa: F401
     saved_filters,
     stages,
     tags,
+    tokens,
     users,
 )
 

@@ -1,0 +1,32 @@
+import re
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+
+
+class CRMPagination(PageNumberPagination):
+    """`?page=` and `?page_size=` (default 50, at most 200; larger sizes are capped).
+
+    Unlike DRF, which silently falls back to the default size and answers 404 for `page=abc`,
+    a value that is not a positive whole number is a client error: 400 naming the parameter.
+    A page past the end stays a 404.
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        errors = {}
+        for name in (self.page_query_param, self.page_size_query_param):
+            value = request.query_params.get(name)
+            if value is None or (name == self.page_query_param and value in self.last_page_strings):
+                continue
+            if not _WHOLE_NUMBER.fullmatch(value) or int(value) < 1:
+                errors[name] = [_("A positive whole number is required.")]
+        if errors:
+            raise ValidationError(errors)
+        return super().paginate_queryset(queryset, request, view)
