@@ -279,9 +279,16 @@ class Deal(models.Model):
         ]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="crm_deal_created_idx"),
+            # The pipeline views (one stage, one owner) keep the list's -created_at order:
+            # these let the database read the first page in order instead of sorting every
+            # deal of that stage or owner (0.4 s at 100k deals on SQLite).
+            models.Index(fields=["stage", "-created_at", "-id"], name="crm_deal_stage_created_idx"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="crm_deal_owner_created_idx"),
             models.Index(fields=["title"], name="crm_deal_title_idx"),
-            models.Index(fields=["amount"], name="crm_deal_amount_idx"),
-            models.Index(fields=["probability"], name="crm_deal_probability_idx"),
+            # The admin breaks sort ties with -pk; with it in the index a sorted page needs no
+            # sort of the ties (a few percent of amounts are empty; probability has few values).
+            models.Index(fields=["amount", "-id"], name="crm_deal_amount_id_idx"),
+            models.Index(fields=["probability", "-id"], name="crm_deal_probability_id_idx"),
             models.Index(fields=["expected_close_date"], name="crm_deal_expected_close_idx"),
             models.Index(fields=["closed_at"], name="crm_deal_closed_at_idx"),
             models.Index(fields=["stage", "-amount"], name="crm_deal_stage_amount_idx"),

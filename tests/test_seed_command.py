@@ -1,0 +1,150 @@
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db.models import Count, F, Q
+from django.db.models.functions import Lower
+
+from crm_admin.management.commands.crm_seed import TAG_NAMES
+from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
+
+pytestmark = pytest.mark.django_db
+
+SIZES = {"companies": 8, "contacts": 60, "deals": 80, "notes": 50, "tags": 6, "owners": 3}
+
+
+def seed(**overrides) -> str:
+    out = StringIO()
+    call_command("crm_seed", **{**SIZES, "seed": 7, **overrides}, stdout=out)
+    return out.getvalue()
+
+
+def row_counts() -> dict[str, int]:
+    # Migrations ship some rows (stages, tags for saved filters): tests compare differences.
+    models = [Company, Contact, Deal, DealNote, ContactNote, Tag]
+    counts = {model.__name__: model.objects.count() for model in models}
+    counts["owners"] = get_user_model().objects.filter(is_staff=True).count()
+    return counts
+
+
+def added_since(before: dict[str, int]) -> dict[str, int]:
+    return {name: count - before[name] for name, count in row_counts().items()}
+
+
+def test_seed_creates_the_requested_numbers():
+    before = row_counts()
+    output = seed()
+
+    assert added_since(before) == {
+        "Company": 8,
+        "Contact": 60,
+        "Deal": 80,
+        "DealNote": 25,
+        "ContactNote": 25,
+        "Tag": 6,
+        "owners": 3,
+    }
+    assert Tag.objects.filter(name__in=TAG_NAMES[:6]).count() == 6
+    owners = get_user_model().objects.filter(is_staff=True)
+    assert not any(owner.has_usable_password() for owner in owners)
+    assert Contact.tags.through.objects.exists()
+    assert Deal.tags.through.objects.exists()
+    assert "Seeded" in output
+
+
+def test_seeded_deals_follow_their_stage_outcome():
+    seed(deals=200)
+
+    won = Deal.objects.filter(stage__outcome=Stage.Outcome.WON)
+    lost = Deal.objects.filter(stage__outcome=Stage.Outcome.LOST)
+    still_open = Deal.objects.filter(stage__outcome=Stage.Outcome.OPEN)
+    assert won.exists() and lost.exists() and still_open.exists()
+    assert not won.exclude(probability=100).exists()
+    assert not lost.exclude(probability=0).exists()
+    assert not won.filter(closed_at__isnull=True).exists()
+    assert not lost.filter(closed_at__isnull=True).exists()
+    assert not still_open.filter(closed_at__isnull=False).exists()
+    assert not still_open.filter(Q(probability=0) | Q(probability=100)).exists()
+    assert not Deal.objects.filter(closed_at__lt=F("created_at")).exists()
+    # Every stage gets deals, so each changelist filter has something to show.
+    assert set(Deal.objects.values_list("stage", flat=True)) == set(
+        Stage.objects.values_list("pk", flat=True)
+    )
+
+
+def test_seeded_emails_are_unique_ignoring_case():
+    seed()
+
+    duplicates = (
+        Contact.objects.annotate(key=Lower("email"))
+        .values("key")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert not duplicates.exists()
+
+
+def test_noted_contacts_were_last_contacted_no_earlier_than_their_notes():
+    seed(notes=200)
+
+    stale = Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=F("created_at"))
+    assert not ContactNote.objects.filter(
+        Q(contact__last_contacted_at__isnull=True)
+        | Q(contact__last_contacted_at__lt=F("created_at"))
+    ).exists()
+    assert not DealNote.objects.filter(
+        Q(deal__contact__last_contacted_at__isnull=True)
+        | Q(deal__contact__last_contacted_at__lt=F("created_at"))
+    ).exists()
+    # Contacts never reached stay "new"; a note means someone did reach them.
+    assert not Contact.objects.filter(stale, notes__isnull=False).exists()
+    assert not Contact.objects.filter(status=Contact.Status.NEW, notes__isnull=False).exists()
+
+
+def test_seed_keeps_history_timestamps_and_restores_auto_now():
+    seed()
+
+    assert Contact.objects.values("created_at").distinct().count() > 1
+    assert Deal.objects.values("created_at").distinct().count() > 1
+    assert Contact._meta.get_field("created_at").auto_now_add
+    assert Deal._meta.get_field("updated_at").auto_now
+
+
+def test_seed_runs_twice_on_the_same_database():
+    seed()
+    before = row_counts()
+    seed()  # The same random seed: the same names, so uniqueness has to come from the command.
+
+    added = added_since(before)
+    assert (added["Company"], added["Contact"], added["Deal"]) == (8, 60, 80)
+    # Tags and owners are a pool: the second run links to them instead of adding more.
+    assert (added["Tag"], added["owners"]) == (0, 0)
+
+
+def test_seed_refuses_deals_without_new_contacts():
+    with pytest.raises(CommandError, match="contacts"):
+        seed(contacts=0)
+    assert not Deal.objects.exists()
+
+
+def test_seed_without_new_companies_uses_the_existing_ones():
+    existing = Company.objects.create(name="Initech", website="")
+
+    seed(companies=0, contacts=20, deals=0, notes=0)
+
+    at_company = Contact.objects.filter(company__isnull=False)
+    assert at_company.exists()
+    assert set(at_company.values_list("company", flat=True)) == {existing.pk}
+    assert all(
+        email.endswith("@initech.com") for email in at_company.values_list("email", flat=True)
+    )
+
+
+def test_seed_under_debug_leaves_debug_on(settings):
+    settings.DEBUG = True
+
+    seed(companies=2, contacts=5, deals=5, notes=4)
+
+    assert settings.DEBUG is True
+    assert Contact.objects.count() >= 5
