@@ -118,3 +118,12 @@ def test_nonsense_filter_values_never_break_the_list(staff_client, params):
     make_deal()
     url = CONTACTS if "last_contacted" in params else DEALS
     assert staff_client.get(url, params).status_code == 200
+
+
+def test_an_out_of_range_bound_is_ignored_with_a_message(staff_client):
+    deal = make_deal(amount=Decimal("500"))
+    response = staff_client.get(DEALS, {"amount_to": "1e999999", "probability_from": "x"})
+    assert response.status_code == 200
+    assert {d.pk for d in response.context["cl"].result_list} == {deal.pk}
+    page = response.content.decode()
+    assert "“1e999999” was ignored" in page and "“x” was ignored" in page

@@ -4,10 +4,12 @@ The date filters are relative ("more than 30 days ago", "this month") so that a 
 keeps meaning the same thing as time passes.
 """
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from unfold.contrib.filters.admin import DropdownFilter
+from unfold.contrib.filters.admin import DropdownFilter, RangeNumericFilter
 
 from crm_admin.models import Stage
 from crm_admin.selectors import month_start
@@ -97,3 +99,32 @@ class ExpectedCloseFilter(DropdownFilter):
                 expected_close_date__lt=month_start(today, ahead + 1),
             )
         return queryset
+
+
+class BoundedRangeFilter(RangeNumericFilter):
+    """Unfold's from/to filter, each bound first checked by the column's own form field.
+
+    A value the column cannot hold (1e999999 for a 12-digit amount) would otherwise reach the
+    database, and PostgreSQL answers it with an error; here it is dropped with a message.
+    """
+
+    def queryset(self, request, queryset):
+        form_field = self.field.formfield()
+        for name in self.expected_parameters():
+            value = self.used_parameters.get(name)
+            if value in (None, ""):
+                continue
+            try:
+                form_field.clean(value)
+            except ValidationError as error:
+                del self.used_parameters[name]
+                messages.warning(
+                    request,
+                    _("%(filter)s: “%(value)s” was ignored. %(reason)s")
+                    % {
+                        "filter": self.title.capitalize(),
+                        "value": value,
+                        "reason": error.messages[0],
+                    },
+                )
+        return super().queryset(request, queryset)
