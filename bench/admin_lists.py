@@ -214,8 +214,7 @@ def run_size(args, size: str, url: str, reuse: bool) -> dict:
 
 
 def run_child(args) -> int:
-    # Python put bench/ first on the path; a sibling such as bench/import_export.py would
-    # then shadow the installed package of the same name.
+    # Run as a script, Python puts bench/ first on sys.path: import from the project root only.
     here = Path(__file__).resolve().parent
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != here]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")

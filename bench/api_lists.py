@@ -100,8 +100,7 @@ def main() -> int:
     os.environ.update(
         {"DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "project.settings"}
     )
-    # Run as a script, bench/ heads sys.path, where a module may shadow a package
-    # (bench/import_export.py and django-import-export): import from the project root only.
+    # Run as a script, Python puts bench/ first on sys.path: import from the project root only.
     here = Path(__file__).resolve().parent
     sys.path[:] = [str(ROOT), *(p for p in sys.path if p and Path(p).resolve() != here)]
     import django
