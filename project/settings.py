@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "unfold",
     "unfold.contrib.filters",
     "unfold.contrib.forms",
+    "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "adminsortable2",
+    "import_export",
     "crm_admin",
     # The read-only integration API (crm_admin/api/); after crm_admin so it may override
     # their templates.
@@ -197,6 +199,14 @@ SPECTACULAR_SETTINGS = {
         "StageOutcomeEnum": "crm_admin.models.Stage.Outcome",
     },
 }
+
+# CSV / XLSX / JSON import and export (django-import-export; resources in crm_admin/resources/).
+# An import is all or nothing: it runs in one transaction, rolled back on any row's error.
+# Who may import (add and change permissions) or export (view) is decided by the admin mixin
+# in crm_admin/admin/import_export.py.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+# The largest file the admin's import form accepts, in megabytes (commands have no limit).
+CRM_IMPORT_MAX_UPLOAD_MB = env.float("CRM_IMPORT_MAX_UPLOAD_MB", default=20)
 
 UNFOLD = {
     "SITE_TITLE": _("CRM"),

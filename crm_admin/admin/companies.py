@@ -5,13 +5,16 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import FieldTextFilter
 from unfold.decorators import display
 
+from crm_admin.admin.import_export import CompanyImportExportMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.models import Company
 
 
 @admin.register(Company)
-class CompanyAdmin(SavedFiltersListMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
+class CompanyAdmin(
+    CompanyImportExportMixin, SavedFiltersListMixin, ProtectedDeleteSummaryMixin, ModelAdmin
+):
     list_display = ["name", "industry", "website", "display_contact_count"]
     list_filter = [("industry", FieldTextFilter)]
     list_filter_submit = True

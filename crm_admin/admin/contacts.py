@@ -11,6 +11,7 @@ from unfold.decorators import display
 
 from crm_admin.admin import actions
 from crm_admin.admin.filters import LastContactedFilter
+from crm_admin.admin.import_export import ContactImportExportMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.notes import ContactNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
@@ -27,6 +28,7 @@ STATUS_COLOURS = {
 
 @admin.register(Contact)
 class ContactAdmin(
+    ContactImportExportMixin,
     actions.ActionPermissionMixin,
     SavedFiltersListMixin,
     NoteAuthorMixin,

@@ -7,7 +7,6 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import (
     AutocompleteSelectMultipleFilter,
-    RangeNumericFilter,
     RelatedDropdownFilter,
 )
 from unfold.decorators import action, display
@@ -15,7 +14,13 @@ from unfold.decorators import action, display
 from crm_admin import services
 from crm_admin.admin import actions
 from crm_admin.admin.board import PipelineBoardMixin
-from crm_admin.admin.filters import DealOwnerFilter, DealStatusFilter, ExpectedCloseFilter
+from crm_admin.admin.filters import (
+    BoundedRangeFilter,
+    DealOwnerFilter,
+    DealStatusFilter,
+    ExpectedCloseFilter,
+)
+from crm_admin.admin.import_export import DealImportExportMixin
 from crm_admin.admin.notes import DealNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.models import Deal, Stage
@@ -29,6 +34,7 @@ OUTCOME_COLOURS = {
 
 @admin.register(Deal)
 class DealAdmin(
+    DealImportExportMixin,
     actions.ActionPermissionMixin,
     PipelineBoardMixin,
     SavedFiltersListMixin,
@@ -51,8 +57,8 @@ class DealAdmin(
         DealOwnerFilter,
         ("tags", AutocompleteSelectMultipleFilter),
         ExpectedCloseFilter,
-        ("probability", RangeNumericFilter),
-        ("amount", RangeNumericFilter),
+        ("probability", BoundedRangeFilter),
+        ("amount", BoundedRangeFilter),
     ]
     list_filter_submit = True
     search_fields = ["title", "contact__email", "contact__last_name", "contact__company__name"]

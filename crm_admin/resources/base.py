@@ -1,0 +1,508 @@
+"""The shared machinery of the CRM resources: the import plan, row checks, results, export."""
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import batched
+
+import tablib
+from django.contrib.admin.utils import model_ngettext
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import DatabaseError, connection, models, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from import_export import exceptions, resources
+from import_export.results import Error, Result, RowResult
+
+from crm_admin.models import Tag
+from crm_admin.resources.files import (
+    BATCH_SIZE,
+    PREVIEW_ROWS,
+    cell_text,
+    csv_chunks,
+    exporter,
+    header_key,
+    json_chunks,
+    text_out,
+    xlsx_chunks,
+)
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PreviewRow:
+    number: int
+    import_type: str
+    cells: list[tuple[str, bool]]  # (the value as in the file, whether the record changes)
+    changed: list[str]
+
+
+@dataclass
+class ErrorLine:
+    row: int | None
+    column: str | None
+    message: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        where = [_("row %d") % self.row] if self.row else []
+        if self.column:
+            where.append(_("column %s") % self.column)
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ImportResult(Result):
+    """django-import-export's Result plus what the preview and the command show: totals of
+    every row, the first rows for the preview, and the records created along with the rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.file_name = None
+        self.ignored_columns: list[str] = []
+        self.related_created: dict[type[models.Model], int] = {}
+        self.preview_rows: list[PreviewRow] = []
+
+    @property
+    def created(self) -> int:
+        return self.totals[RowResult.IMPORT_TYPE_NEW]
+
+    @property
+    def updated(self) -> int:
+        return self.totals[RowResult.IMPORT_TYPE_UPDATE]
+
+    @property
+    def unchanged(self) -> int:
+        return self.totals[RowResult.IMPORT_TYPE_SKIP]
+
+    @property
+    def errors(self) -> int:
+        return len(self.invalid_rows) + len(self.base_errors)
+
+    def related_summary(self) -> str:
+        """ "2 companies, 1 tag": the records created along with the rows."""
+        return ", ".join(
+            f"{count:,} {model_ngettext(model, count)}"
+            for model, count in self.related_created.items()
+            if count
+        )
+
+    @property
+    def preview_hidden(self) -> int:
+        return self.created + self.updated + self.unchanged - len(self.preview_rows)
+
+    def error_lines(self) -> list[ErrorLine]:
+        """Every error, one per row and column, in row order; file-level ones first."""
+        lines = [ErrorLine(None, None, str(error.error)) for error in self.base_errors]
+        for row in self.invalid_rows:
+            values = dict(zip(self.diff_headers, row.values, strict=False))
+            for column, messages in row.error_dict.items():
+                for message in messages:
+                    lines.append(ErrorLine(row.number, column, message, values.get(column, "")))
+        return lines
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one valid row does: create or update `instance`, or leave it (skip)."""
+
+    number: int
+    import_type: str
+    instance: models.Model | None
+    changed: list[str] = field(default_factory=list)
+    related: dict[str, str] = field(default_factory=dict)  # attname -> key of a new company
+    tags: list[str] | None = None  # the lower-cased tag names to set; None leaves the tags
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    export: str | None  # the values_list() path exported; None for tags
+    required: bool = False
+    labels: tuple[str, ...] = ()
+
+
+class RowError(Exception):
+    def __init__(self, column: str, message: str):
+        super().__init__(message)
+        self.column, self.message = column, message
+
+
+def clean_cell(model, field_name: str, value):
+    """`value` cleaned by the model field: type conversion, choices, length and validators."""
+    return model._meta.get_field(field_name).clean(value, None)
+
+
+def parse_timestamp(text: str) -> datetime:
+    try:
+        parsed = parse_datetime(text)
+        if parsed is None and (day := parse_date(text)) is not None:
+            parsed = datetime(day.year, day.month, day.day)
+    except ValueError:
+        raise ValidationError(_("“%s” is not a real date and time.") % text) from None
+    if parsed is None:
+        raise ValidationError(
+            _("“%s” is not an ISO 8601 timestamp, such as 2025-03-31T14:30:00+02:00.") % text
+        )
+    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+
+
+class CrmResource(resources.ModelResource):
+    """The import and export machinery the three resources share; see the module docstring.
+
+    A subclass lists its `columns`; cleans those that are not plain model fields in
+    `clean_<column>(text)` (returning the value, UNSET, or raising ValidationError); loads what
+    rows look up in `prefetch()` and `prefetch_batch()`; turns a cleaned row into a `Plan` in
+    `plan_row()`; and writes the plans in `write()`.
+    """
+
+    columns: tuple[Column, ...] = ()
+    has_tags = False
+    rules = ""  # how rows match records, for the people importing
+
+    class Meta:
+        use_transactions = True
+
+    # The file's columns.
+
+    @classmethod
+    def column_names(cls) -> list[str]:
+        return [column.name for column in cls.columns]
+
+    @classmethod
+    def header_aliases(cls) -> dict[str, str]:
+        """Every header accepted for each column, normalised, mapped to the column's name."""
+        aliases = {}
+        for column in cls.columns:
+            names = {column.name, *column.labels}
+            with suppress(FieldDoesNotExist):
+                names.add(str(cls._meta.model._meta.get_field(column.name).verbose_name))
+            aliases.update((header_key(name), column.name) for name in names)
+        return aliases
+
+    def get_export_headers(self, selected_fields=None):
+        return self.column_names()
+
+    # Import.
+
+    def import_data_inner(
+        self, dataset, dry_run, raise_errors, using_transactions, collect_failed_rows, **kwargs
+    ):
+        """Check every row, then (unless `dry_run` or any row is wrong) write them all.
+
+        Called by import_data(), which wraps it in a transaction rolled back on errors. Extra
+        keyword arguments: `progress(phase, done, total)`, `preview_rows` (how many rows the
+        result keeps for display) and django-import-export's `retain_instance_in_row_result`
+        (keep every written instance, for the admin history).
+        """
+        result = ImportResult()
+        result.file_name = kwargs.get("file_name")
+        progress = kwargs.get("progress") or (lambda phase, done, total: None)
+        preview_limit = kwargs.get("preview_rows", PREVIEW_ROWS)
+        positions = self._match_header(dataset.headers or [], result)
+        if result.invalid_rows:
+            return result
+        result.diff_headers = list(positions)
+        rows = (
+            (number, {name: cell_text(values[index]) for name, index in positions.items()})
+            for number, values in enumerate(dataset, 2)
+        )
+        self.prefetch()
+
+        plans: list[Plan] = []
+        seen: dict[tuple, int] = {}
+        # Blank rows (spreadsheets leave some at the end) are not records.
+        for batch in batched(((n, raw) for n, raw in rows if any(raw.values())), BATCH_SIZE):
+            result.total_rows += len(batch)
+            self.prefetch_batch([raw for _number, raw in batch])
+            for number, raw in batch:
+                plan = self._plan(number, raw, seen, result)
+                if plan is None:
+                    continue
+                result.totals[plan.import_type] += 1
+                if len(result.preview_rows) < preview_limit:
+                    changed = self._changed_columns(plan)
+                    cells = [(value, name in changed) for name, value in raw.items()]
+                    result.preview_rows.append(PreviewRow(number, plan.import_type, cells, changed))
+                if plan.import_type != RowResult.IMPORT_TYPE_SKIP:
+                    plans.append(plan)
+            progress("checking", batch[-1][0] - 1, len(dataset))
+        result.totals[RowResult.IMPORT_TYPE_INVALID] = len(result.invalid_rows)
+        result.related_created = self.related_created()
+        if result.invalid_rows:
+            if raise_errors:
+                raise exceptions.ImportError(str(result.error_lines()[0]))
+            return result
+        if dry_run or not plans:
+            return result
+        try:
+            with transaction.atomic(using=self.get_db_connection_name()):
+                self.write(plans, lambda done: progress("writing", done, len(plans)))
+        except (DatabaseError, ValidationError) as error:
+            # A concurrent change (say, the same email added meanwhile) since the rows were
+            # checked: import_data() rolls everything back.
+            result.append_base_error(
+                Error(_("The database refused the import, nothing was saved: %s") % error)
+            )
+            if raise_errors:
+                raise
+            return result
+        if kwargs.get("retain_instance_in_row_result"):
+            for plan in plans:
+                row_result = RowResult()
+                row_result.import_type = plan.import_type
+                row_result.instance = plan.instance
+                row_result.add_instance_info(plan.instance)
+                result.append_row_result(row_result)
+        return result
+
+    def _match_header(self, headers: list, result: ImportResult) -> dict[str, int]:
+        aliases = self.header_aliases()
+        positions: dict[str, int] = {}
+        errors: dict[str, list[str]] = {}
+        for index, header in enumerate(headers):
+            key = header_key(header)
+            if not key:
+                continue
+            name = aliases.get(key)
+            if name is None:
+                result.ignored_columns.append(str(header).strip())
+            elif name in positions:
+                errors.setdefault(name, []).append(
+                    _("The header names this column twice (columns %(first)d and %(second)d).")
+                    % {"first": positions[name] + 1, "second": index + 1}
+                )
+            else:
+                positions[name] = index
+        for column in self.columns:
+            if column.required and column.name not in positions:
+                errors[column.name] = [
+                    _("The file has no “%s” column, which is required.") % column.name
+                ]
+        if errors:
+            result.append_invalid_row(1, {}, ValidationError(errors))
+        return positions
+
+    def _plan(self, number: int, raw: dict[str, str], seen: dict, result) -> Plan | None:
+        errors: dict[str, list[str]] = {}
+        cleaned = {}
+        for name, text in raw.items():
+            try:
+                clean = getattr(self, f"clean_{name}", None)
+                cleaned[name] = clean(text) if clean else self._clean_field(name, text)
+            except ValidationError as error:
+                errors[name] = error.messages
+        plan = None
+        if not errors:
+            try:
+                plan, identity, key_column = self.plan_row(number, cleaned)
+            except RowError as error:
+                errors[error.column] = [error.message]
+            else:
+                first = seen.setdefault(identity, number)
+                if first != number:
+                    errors[key_column] = [
+                        _("The same record as row %(row)d: a record may appear only once.")
+                        % {"row": first}
+                    ]
+        if errors:
+            result.append_invalid_row(number, raw, ValidationError(errors))
+            return None
+        return plan
+
+    def _clean_field(self, name: str, text: str):
+        """A column that is a plain model field: empty is NULL where the field allows it."""
+        field = self._meta.model._meta.get_field(name)
+        return None if not text and field.null else field.clean(text, None)
+
+    def _changed_columns(self, plan: Plan) -> list[str]:
+        names = {column.name for column in self.columns}
+        renamed = {"contact_id": "contact_email"}
+        changed = [renamed.get(name, name.removesuffix("_id")) for name in plan.changed]
+        if plan.tags is not None and plan.import_type == RowResult.IMPORT_TYPE_UPDATE:
+            changed.append("tags")
+        return [name for name in dict.fromkeys(changed) if name in names]
+
+    def prefetch(self) -> None:
+        """Load what rows look up (one query per table read, whatever the number of rows)."""
+
+    def prefetch_batch(self, rows: list[dict[str, str]]) -> None:
+        """Load the existing records a batch of rows may update."""
+
+    def plan_row(self, number: int, cleaned: dict) -> tuple[Plan, tuple, str]:
+        """The row's plan, its identity (to find keys repeated in the file) and the column
+        to blame for a repeat. Raises RowError for a problem found only by looking up."""
+        raise NotImplementedError
+
+    def related_created(self) -> dict[type[models.Model], int]:
+        """How many companies or tags the rows bring (created by the import, unless dry)."""
+        return {}
+
+    def write(self, plans: list[Plan], progress: Callable[[int], None]) -> None:
+        raise NotImplementedError
+
+    # Shared steps.
+
+    def _updated(self, instance, values: dict, number: int) -> Plan:
+        """A plan that sets `values` on an existing `instance`; a skip when nothing differs."""
+        changed = [name for name, value in values.items() if getattr(instance, name) != value]
+        for name in changed:
+            setattr(instance, name, values[name])
+        kind = RowResult.IMPORT_TYPE_UPDATE if changed else RowResult.IMPORT_TYPE_SKIP
+        return Plan(number, kind, instance, changed)
+
+    def _tags_plan(self, plan: Plan, cleaned: dict, current: set[str]) -> None:
+        """Give `plan` the row's tags when the file has the column and they differ."""
+        if "tags" not in cleaned:
+            return
+        wanted = cleaned["tags"]
+        if plan.import_type == RowResult.IMPORT_TYPE_NEW:
+            plan.tags = list(wanted) if wanted else None
+        elif set(wanted) != current:
+            plan.tags = list(wanted)
+            plan.import_type = RowResult.IMPORT_TYPE_UPDATE
+        for key, name in wanted.items():
+            if key not in self.tags:
+                self.new_tags.setdefault(key, name)
+
+    def _load_tags(self) -> None:
+        self.tags = {name.lower(): pk for pk, name in Tag.objects.values_list("pk", "name")}
+        self.tag_keys = {pk: key for key, pk in self.tags.items()}
+        self.new_tags: dict[str, str] = {}
+
+    def clean_tags(self, text: str) -> dict[str, str]:
+        """Comma-separated tag names -> {lower-cased name: name as first written}."""
+        tags: dict[str, str] = {}
+        for name in text.split(","):
+            name = name.strip()
+            if name:
+                tags.setdefault(clean_cell(Tag, "name", name).lower(), name)
+        return tags
+
+    def _create_missing(self, model, names: dict[str, str], known: dict[str, int]) -> None:
+        """Create the companies or tags in `names` (lower-cased -> spelling) and refresh
+        `known` (lower-cased name -> id). One INSERT per 2,000 names and one read of the
+        names; a name someone added meanwhile is found, not duplicated."""
+        if not names:
+            return
+        for chunk in batched(names.values(), BATCH_SIZE):
+            model.objects.bulk_create([model(name=name) for name in chunk], ignore_conflicts=True)
+        known.update((name.lower(), pk) for pk, name in model.objects.values_list("pk", "name"))
+
+    def _write_rows(self, plans: list[Plan], progress: Callable[[int], None]) -> None:
+        """bulk_create the new instances and bulk_update the changed ones, by batches."""
+        now = timezone.now()
+        done = 0
+        for batch in batched(plans, BATCH_SIZE):
+            new = [p.instance for p in batch if p.import_type == RowResult.IMPORT_TYPE_NEW]
+            self._meta.model.objects.bulk_create(new, batch_size=BATCH_SIZE)
+            changed = [p for p in batch if p.import_type == RowResult.IMPORT_TYPE_UPDATE]
+            if changed:
+                for plan in changed:
+                    plan.instance.updated_at = now
+                fields = sorted({name for p in changed for name in p.changed})
+                self._meta.model.objects.bulk_update(
+                    [p.instance for p in changed], [*fields, "updated_at"], batch_size=500
+                )
+            if self.has_tags:
+                self._write_tags(batch)
+            done += len(batch)
+            progress(done)
+
+    def _write_tags(self, plans: Iterable[Plan]) -> None:
+        """Replace the tags of the rows that set them: one DELETE and one INSERT of link rows
+        per batch."""
+        through = self._meta.model.tags.through
+        owner = f"{self._meta.model._meta.model_name}_id"
+        setting = [p for p in plans if p.tags is not None]
+        if not setting:
+            return
+        replaced = [p.instance.pk for p in setting if p.import_type == RowResult.IMPORT_TYPE_UPDATE]
+        if replaced:
+            through.objects.filter(**{f"{owner}__in": replaced}).delete()
+        links = [
+            through(**{owner: p.instance.pk, "tag_id": self.tags[key]})
+            for p in setting
+            for key in p.tags
+        ]
+        through.objects.bulk_create(links, batch_size=BATCH_SIZE, ignore_conflicts=True)
+
+    def _current_tags(self, pks: list[int]) -> dict[int, set[str]]:
+        through = self._meta.model.tags.through
+        owner = f"{self._meta.model._meta.model_name}_id"
+        current: dict[int, set[str]] = {}
+        links = through.objects.filter(**{f"{owner}__in": pks}).values_list(owner, "tag_id")
+        for pk, tag_id in links:
+            current.setdefault(pk, set()).add(self.tag_keys.get(tag_id, f"#{tag_id}"))
+        return current
+
+    # Export.
+
+    def get_queryset(self):
+        return self._meta.model._default_manager.all()
+
+    def export_values(self, queryset=None) -> Iterator[list]:
+        """Each record's values in column order (numbers, ISO 8601 text, neutralised text),
+        in the queryset's order, keeping its filters: one query streaming the rows, plus one
+        for the tags of each 2,000."""
+        queryset = self.get_queryset() if queryset is None else queryset
+        model = self._meta.model
+        paths = [column.export for column in self.columns if column.export]
+        convert = [exporter(model, path) for path in paths]
+        tags_at = [column.export for column in self.columns].index(None) if self.has_tags else -1
+        rows = queryset.prefetch_related(None).values_list("pk", *paths)
+        for chunk in batched(rows.iterator(chunk_size=BATCH_SIZE), BATCH_SIZE):
+            tags = self._tag_names([row[0] for row in chunk]) if self.has_tags else {}
+            for pk, *values in chunk:
+                cells = [to(value) for to, value in zip(convert, values, strict=True)]
+                if tags_at >= 0:
+                    cells.insert(tags_at, text_out(", ".join(tags.get(pk, ()))))
+                yield cells
+
+    def _tag_names(self, pks: list[int]) -> dict[int, list[str]]:
+        """The tag names of each record in `pks`, sorted; one query. Written in SQL because
+        the ORM prepares each of 2,000 `IN` values one by one, which was a third of the
+        export's time; PostgreSQL takes the keys as one array rather than 2,000 parameters."""
+        through = self._meta.model.tags.through
+        qn = connection.ops.quote_name
+        owner = qn(through._meta.get_field(self._meta.model._meta.model_name).column)
+        tag = qn(through._meta.get_field("tag").column)
+        if connection.vendor == "postgresql":
+            wanted, params = f"l.{owner} = ANY(%s)", [list(pks)]
+        else:
+            wanted, params = f"l.{owner} IN ({', '.join(['%s'] * len(pks))})", list(pks)
+        sql = (
+            f"SELECT l.{owner}, t.{qn('name')} FROM {qn(through._meta.db_table)} l "
+            f"JOIN {qn(Tag._meta.db_table)} t ON t.{qn('id')} = l.{tag} "
+            f"WHERE {wanted} ORDER BY t.{qn('name')}"
+        )
+        names: dict[int, list[str]] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for pk, name in cursor.fetchall():
+                names.setdefault(pk, []).append(name)
+        return names
+
+    def export(self, queryset=None, **kwargs) -> tablib.Dataset:
+        """The export as a tablib Dataset of text cells (django-import-export's API); the
+        admin and the command stream with `export_stream` instead."""
+        dataset = tablib.Dataset(headers=self.column_names())
+        for row in self.export_values(queryset):
+            dataset.append(["" if value is None else str(value) for value in row])
+        return dataset
+
+    def export_stream(self, queryset=None, *, file_format: str = "csv") -> Iterator[bytes]:
+        """The export file as chunks of bytes, never the whole file in memory (XLSX is
+        assembled in a temporary file, as openpyxl's write-only mode must)."""
+        rows = self.export_values(queryset)
+        if file_format == "csv":
+            return csv_chunks(self.column_names(), rows)
+        if file_format == "json":
+            return json_chunks(self.column_names(), rows)
+        if file_format == "xlsx":
+            return xlsx_chunks(
+                self.column_names(), rows, self._meta.model._meta.verbose_name_plural
+            )
+        raise ValueError(f"unknown export format {file_format!r}")

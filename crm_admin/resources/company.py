@@ -1,0 +1,52 @@
+"""Companies: `name, industry, website`, matched by name ignoring case."""
+
+from django.utils.translation import gettext_lazy
+from import_export.results import RowResult
+
+from crm_admin.models import Company
+from crm_admin.resources.base import Column, CrmResource, Plan, clean_cell
+
+COMPANY_COLUMNS = (
+    Column("name", "name", required=True),
+    Column("industry", "industry"),
+    Column("website", "website"),
+)
+
+
+class CompanyResource(CrmResource):
+    """companies: name, industry, website. Matched by name, ignoring case."""
+
+    columns = COMPANY_COLUMNS
+    rules = gettext_lazy(
+        "A row updates the company with the same name (ignoring case), or adds a company."
+    )
+
+    class Meta:
+        model = Company
+        fields = tuple(column.name for column in COMPANY_COLUMNS)
+        import_id_fields = ("name",)
+
+    def clean_website(self, text: str) -> str:
+        # Like the admin form: an address typed without a scheme is taken as https.
+        if text and "://" not in text:
+            text = f"https://{text}"
+        return clean_cell(Company, "website", text)
+
+    def prefetch(self):
+        self.ids = {name.lower(): pk for pk, name in Company.objects.values_list("pk", "name")}
+
+    def prefetch_batch(self, rows):
+        pks = [self.ids[raw["name"].lower()] for raw in rows if raw["name"].lower() in self.ids]
+        self.existing = {c.name.lower(): c for c in Company.objects.filter(pk__in=pks)}
+
+    def plan_row(self, number, cleaned):
+        key = cleaned["name"].lower()
+        existing = self.existing.get(key)
+        if existing is None:
+            plan = Plan(number, RowResult.IMPORT_TYPE_NEW, Company(**cleaned))
+        else:
+            plan = self._updated(existing, cleaned, number)
+        return plan, ("name", key), "name"
+
+    def write(self, plans, progress):
+        self._write_rows(plans, progress)

@@ -1,0 +1,113 @@
+"""Contacts, matched by email ignoring case; a new company is created on the way."""
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from import_export.results import RowResult
+
+from crm_admin.models import Company, Contact, Tag
+from crm_admin.resources.base import Column, CrmResource, Plan, clean_cell, parse_timestamp
+from crm_admin.resources.files import UNSET
+
+CONTACT_COLUMNS = (
+    Column("first_name", "first_name", required=True),
+    Column("last_name", "last_name"),
+    Column("email", "email", required=True),
+    Column("phone", "phone"),
+    Column("title", "title"),
+    Column("status", "status"),
+    Column("company", "company__name"),
+    Column("tags", None),
+    Column("last_contacted_at", "last_contacted_at"),
+)
+
+
+class ContactResource(CrmResource):
+    """contacts: matched by email, ignoring case; the company is created when new."""
+
+    columns = CONTACT_COLUMNS
+    rules = gettext_lazy(
+        "A row updates the contact with the same email (ignoring case), or adds a contact. "
+        "Companies and tags it names are created when new; status takes its code or its label."
+    )
+    has_tags = True
+
+    class Meta:
+        model = Contact
+        fields = tuple(column.name for column in CONTACT_COLUMNS)
+        import_id_fields = ("email",)
+
+    def clean_status(self, text):
+        """The status's code or label, in any case; empty keeps it (a new contact: New)."""
+        if not text:
+            return UNSET
+        if (value := self.statuses.get(text.lower())) is not None:
+            return value
+        labels = ", ".join(str(label) for label in Contact.Status.labels)
+        raise ValidationError(
+            _("“%(value)s” is not a status; use one of: %(labels)s.")
+            % {"value": text, "labels": labels}
+        )
+
+    def clean_company(self, text):
+        return clean_cell(Company, "name", text) if text else None
+
+    def clean_last_contacted_at(self, text):
+        return parse_timestamp(text) if text else None
+
+    def prefetch(self):
+        self.statuses = {
+            key: value
+            for value, label in Contact.Status.choices
+            for key in (value, str(label).lower())
+        }
+        self.ids = {email.lower(): pk for pk, email in Contact.objects.values_list("pk", "email")}
+        self.companies = {
+            name.lower(): pk for pk, name in Company.objects.values_list("pk", "name")
+        }
+        self.new_companies: dict[str, str] = {}
+        self._load_tags()
+
+    def prefetch_batch(self, rows):
+        pks = [self.ids[key] for raw in rows if (key := raw["email"].lower()) in self.ids]
+        self.existing = {c.email.lower(): c for c in Contact.objects.filter(pk__in=pks)}
+        self.current_tags = self._current_tags(pks) if pks else {}
+
+    def plan_row(self, number, cleaned):
+        key = cleaned["email"].lower()
+        values = {
+            name: value
+            for name, value in cleaned.items()
+            if name not in ("company", "tags") and value is not UNSET
+        }
+        related = {}
+        if "company" in cleaned:
+            company = cleaned["company"]
+            company_key = company.lower() if company else None
+            if company_key and company_key not in self.companies:
+                self.new_companies.setdefault(company_key, company)
+                related["company_id"] = company_key
+            else:
+                values["company_id"] = self.companies.get(company_key)
+        existing = self.existing.get(key)
+        if existing is None:
+            plan = Plan(number, RowResult.IMPORT_TYPE_NEW, Contact(**values))
+        else:
+            plan = self._updated(existing, values, number)
+            if related:
+                plan.import_type = RowResult.IMPORT_TYPE_UPDATE
+                plan.changed.append("company_id")
+        plan.related = related
+        self._tags_plan(plan, cleaned, self.current_tags.get(getattr(existing, "pk", None), set()))
+        return plan, ("email", key), "email"
+
+    def related_created(self):
+        return {Company: len(self.new_companies), Tag: len(self.new_tags)}
+
+    def write(self, plans, progress):
+        self._create_missing(Company, self.new_companies, self.companies)
+        self._create_missing(Tag, self.new_tags, self.tags)
+        for plan in plans:
+            for name, key in plan.related.items():
+                setattr(plan.instance, name, self.companies[key])
+        self._write_rows(plans, progress)

@@ -1,0 +1,182 @@
+"""Deals, matched by id when given, else by title and contact email."""
+
+import re
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from import_export.fields import Field
+from import_export.results import RowResult
+
+from crm_admin.models import Contact, Deal, Stage, Tag
+from crm_admin.resources.base import Column, CrmResource, Plan, RowError, clean_cell
+from crm_admin.resources.files import UNSET
+
+DEAL_COLUMNS = (
+    Column("id", "id"),
+    Column("title", "title", required=True),
+    Column("contact_email", "contact__email", required=True, labels=("contact",)),
+    Column("amount", "amount"),
+    Column("stage", "stage__name", required=True),
+    Column("probability", "probability"),
+    Column("expected_close_date", "expected_close_date"),
+    Column("owner", "owner__username"),
+    Column("tags", None),
+)
+
+
+class DealResource(CrmResource):
+    """deals: matched by id when given, else by title and contact; `closed_at` follows the
+    stage outcome through Deal.sync_closed_at(), as a save() would."""
+
+    columns = DEAL_COLUMNS
+    rules = gettext_lazy(
+        "A row updates the deal with its id or, without one, the deal with the same title and "
+        "contact; otherwise it adds a deal. The contact, stage and owner must exist; new tags "
+        "are created."
+    )
+    has_tags = True
+
+    contact_email = Field(attribute="contact__email", column_name="contact_email")
+
+    class Meta:
+        model = Deal
+        fields = tuple(column.name for column in DEAL_COLUMNS)
+        import_id_fields = ("id",)
+
+    def clean_id(self, text):
+        if not text:
+            return None
+        if not text.isdigit():
+            raise ValidationError(_("“%s” is not a deal id (a whole number).") % text)
+        return int(text)
+
+    def clean_contact_email(self, text):
+        if not text:
+            raise ValidationError(_("Give the email of the deal's contact."))
+        pk = self.contacts.get(text.lower())
+        if pk is None:
+            raise ValidationError(
+                _("No contact has the email “%s”: import or add the contact first.") % text
+            )
+        return pk
+
+    def clean_amount(self, text):
+        if not text:
+            return None
+        try:
+            return clean_cell(Deal, "amount", text)
+        except ValidationError:
+            if not re.fullmatch(r"-?\d+(\.\d+)?", text):
+                raise ValidationError(
+                    _("“%s” is not an amount: write digits with a decimal point, such as 1234.50.")
+                    % text
+                ) from None
+            raise
+
+    def clean_stage(self, text):
+        if not text:
+            raise ValidationError(_("Give the deal's pipeline stage."))
+        stage = self.stages.get(text.lower())
+        if stage is None:
+            names = ", ".join(s.name for s in self.stages.values())
+            raise ValidationError(
+                _("“%(value)s” is not a pipeline stage; use one of: %(names)s.")
+                % {"value": text, "names": names}
+            )
+        return stage
+
+    def clean_probability(self, text):
+        return clean_cell(Deal, "probability", text.removesuffix("%").strip()) if text else UNSET
+
+    def clean_owner(self, text):
+        if not text:
+            return None
+        found = self.users.get(text.lower())
+        if found is None:
+            raise ValidationError(_("No user has the username or email “%s”.") % text)
+        if found == "ambiguous":
+            raise ValidationError(_("Several users have the email “%s”: give the username.") % text)
+        return found
+
+    def prefetch(self):
+        self.contacts = {
+            email.lower(): pk for pk, email in Contact.objects.values_list("pk", "email")
+        }
+        self.stages = {stage.name.lower(): stage for stage in Stage.objects.all()}
+        users: dict[str, object] = {}
+        for pk, username, email in get_user_model().objects.values_list("pk", "username", "email"):
+            if email:
+                key = email.lower()
+                users[key] = "ambiguous" if users.get(key, pk) != pk else pk
+            users[username.lower()] = pk
+        self.users = users
+        self._load_tags()
+
+    def prefetch_batch(self, rows):
+        ids = {int(raw["id"]) for raw in rows if raw.get("id", "").isdigit()}
+        contacts = {
+            pk
+            for raw in rows
+            if not raw.get("id") and (pk := self.contacts.get(raw["contact_email"].lower()))
+        }
+        found = Deal.objects.filter(models.Q(pk__in=ids) | models.Q(contact_id__in=contacts))
+        self.by_id: dict[int, Deal] = {}
+        self.by_title: dict[tuple[str, int], list[Deal]] = {}
+        for deal in found:
+            self.by_id[deal.pk] = deal
+            self.by_title.setdefault((deal.title.lower(), deal.contact_id), []).append(deal)
+        self.current_tags = self._current_tags(list(self.by_id)) if self.by_id else {}
+
+    def plan_row(self, number, cleaned):
+        stage = cleaned["stage"]
+        values = {
+            name: value
+            for name, value in cleaned.items()
+            if name not in ("id", "tags", "stage", "contact_email", "owner") and value is not UNSET
+        }
+        values["contact_id"] = cleaned["contact_email"]
+        values["stage_id"] = stage.pk
+        if "owner" in cleaned:
+            values["owner_id"] = cleaned["owner"]
+        if cleaned.get("id") is not None:
+            existing = self.by_id.get(cleaned["id"])
+            if existing is None:
+                raise RowError(
+                    "id",
+                    _("No deal has the id %s: leave the id empty to add a new deal.")
+                    % cleaned["id"],
+                )
+        else:
+            matches = self.by_title.get((cleaned["title"].lower(), values["contact_id"]), [])
+            if len(matches) > 1:
+                raise RowError(
+                    "title",
+                    _("%d deals of this contact have this title: add the id column to say which.")
+                    % len(matches),
+                )
+            existing = matches[0] if matches else None
+        if existing is None:
+            plan = Plan(number, RowResult.IMPORT_TYPE_NEW, Deal(**values))
+            identity = ("new", cleaned["title"].lower(), values["contact_id"])
+        else:
+            plan = self._updated(existing, values, number)
+            identity = ("id", existing.pk)
+        deal = plan.instance
+        deal.stage = stage  # the cached stage, so that sync_closed_at() runs no query
+        closed_at = deal.closed_at
+        deal.sync_closed_at()
+        if existing is not None and deal.closed_at != closed_at:
+            plan.changed.append("closed_at")
+            plan.import_type = RowResult.IMPORT_TYPE_UPDATE
+        self._tags_plan(plan, cleaned, self.current_tags.get(getattr(existing, "pk", None), set()))
+        return plan, identity, "id" if cleaned.get("id") is not None else "title"
+
+    def related_created(self):
+        return {Tag: len(self.new_tags)}
+
+    def write(self, plans, progress):
+        self._create_missing(Tag, self.new_tags, self.tags)
+        self._write_rows(plans, progress)
