@@ -94,8 +94,8 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
 
     Eight queries whatever the number of deals and contacts (see crm_admin/selectors.py).
     """
-    figures = selectors.pipeline_figures()
     by_stage = selectors.pipeline_value_by_stage()
+    figures = selectors.pipeline_figures(by_stage=by_stage)
     forecast = selectors.forecast_by_month()
     won_lost = selectors.won_lost_by_month()
     # Admin sort parameters count the selection checkbox as column 0.
@@ -134,8 +134,8 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
                 },
             ],
             "stage_chart": _chart(
-                [stage.name for stage, _value in by_stage],
-                [(str(_("Pipeline value")), [value for _stage, value in by_stage], primary)],
+                [row.stage.name for row in by_stage],
+                [(str(_("Pipeline value")), [row.value for row in by_stage], primary)],
             ),
             "forecast_chart": _chart(
                 [date_format(month, "M Y") for month, _value in forecast],

@@ -64,46 +64,77 @@ def contacts_due_follow_up(*, now: datetime | None = None) -> QuerySet[Contact]:
     return Contact.objects.not_contacted_for(days=FOLLOW_UP_DAYS, now=now)
 
 
-def pipeline_figures(*, now: datetime | None = None) -> PipelineFigures:
-    """The dashboard's headline figures. Two queries: one aggregate over deals, one count.
+@dataclass(frozen=True)
+class StagePipeline:
+    stage: Stage
+    value: Decimal
+    amount_x_probability: Decimal  # kept unrounded, so that totals round once
 
-    Open pipeline and weighted forecast cover deals in open stages; "won this month" and the
-    win rate go by `closed_at` (the month in the current time zone; the last 90 days).
+    @property
+    def weighted(self) -> Decimal:
+        return weighted(self.amount_x_probability)
+
+
+def pipeline_value_by_stage() -> list[StagePipeline]:
+    """Open stages in pipeline order with their deals' value and weighted value; one query."""
+    stages = (
+        Stage.objects.filter(outcome=Stage.Outcome.OPEN)
+        .annotate(
+            value=Sum("deals__amount"),
+            amount_x_probability=Sum(
+                ExpressionWrapper(
+                    F("deals__amount") * F("deals__probability"),
+                    output_field=DecimalField(max_digits=20, decimal_places=2),
+                )
+            ),
+        )
+        .order_by("order", "id")
+    )
+    return [
+        StagePipeline(stage, money(stage.value), money(stage.amount_x_probability))
+        for stage in stages
+    ]
+
+
+def pipeline_figures(
+    *, now: datetime | None = None, by_stage: list[StagePipeline] | None = None
+) -> PipelineFigures:
+    """The dashboard's headline figures. Four queries at most, none reading every deal twice:
+    the open pipeline comes from `by_stage` (pipeline_value_by_stage(), run here if not
+    given); won and lost deals are read through the `closed_at` index; follow-ups are two
+    index counts (never contacted, contacted before the cut-off).
+
+    "Won this month" and the win rate go by `closed_at` (the month in the current time zone;
+    the last 90 days).
     """
     now = now or timezone.now()
+    by_stage = pipeline_value_by_stage() if by_stage is None else by_stage
     this_month = _aware_midnight(month_start(timezone.localdate(now)))
     window_start = now - timedelta(days=WIN_RATE_DAYS)
     won = Q(stage__outcome=Stage.Outcome.WON)
     lost = Q(stage__outcome=Stage.Outcome.LOST)
     won_month = won & Q(closed_at__gte=this_month)
-    totals = Deal.objects.aggregate(
-        open_value=Sum("amount", filter=_OPEN),
-        open_weighted=Sum(_AMOUNT_TIMES_PROBABILITY, filter=_OPEN),
+    closed = Deal.objects.filter(closed_at__gte=min(this_month, window_start)).aggregate(
         won_month_count=Count("pk", filter=won_month),
         won_month_value=Sum("amount", filter=won_month),
         won_window=Count("pk", filter=won & Q(closed_at__gte=window_start)),
         lost_window=Count("pk", filter=lost & Q(closed_at__gte=window_start)),
     )
-    closed = totals["won_window"] + totals["lost_window"]
+    closed_count = closed["won_window"] + closed["lost_window"]
+    cutoff = now - timedelta(days=FOLLOW_UP_DAYS)
+    follow_ups = (
+        Contact.objects.filter(last_contacted_at__isnull=True).count()
+        + Contact.objects.filter(last_contacted_at__lt=cutoff).count()
+    )
     return PipelineFigures(
-        open_value=money(totals["open_value"]),
-        weighted_forecast=weighted(totals["open_weighted"]),
-        won_this_month_count=totals["won_month_count"],
-        won_this_month_value=money(totals["won_month_value"]),
-        win_rate=totals["won_window"] / closed if closed else None,
-        closed_in_window=closed,
-        follow_ups_due=contacts_due_follow_up(now=now).count(),
+        open_value=sum((row.value for row in by_stage), Decimal("0.00")),
+        weighted_forecast=weighted(sum(row.amount_x_probability for row in by_stage)),
+        won_this_month_count=closed["won_month_count"],
+        won_this_month_value=money(closed["won_month_value"]),
+        win_rate=closed["won_window"] / closed_count if closed_count else None,
+        closed_in_window=closed_count,
+        follow_ups_due=follow_ups,
     )
-
-
-def pipeline_value_by_stage() -> list[tuple[Stage, Decimal]]:
-    """Open stages in pipeline order with the sum of their deals' amounts; one query."""
-    stages = (
-        Stage.objects.filter(outcome=Stage.Outcome.OPEN)
-        .annotate(value=Sum("deals__amount"))
-        .order_by("order", "id")
-    )
-    return [(stage, money(stage.value)) for stage in stages]
 
 
 def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, Decimal]]:

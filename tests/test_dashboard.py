@@ -78,9 +78,9 @@ def test_headline_figures_match_hand_computed_values(pipeline):
 
 
 def test_pipeline_value_by_stage_in_stage_order(pipeline):
-    assert [(s.name, v) for s, v in selectors.pipeline_value_by_stage()] == [
-        ("Prospecting", Decimal("1700.00")),
-        ("Negotiation", Decimal("2510.55")),
+    assert [(r.stage.name, r.value, r.weighted) for r in selectors.pipeline_value_by_stage()] == [
+        ("Prospecting", Decimal("1700.00"), Decimal("310.00")),  # 100 + 210
+        ("Negotiation", Decimal("2510.55"), Decimal("1255.28")),  # 1250.25 + 5.025
     ]
 
 
