@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -216,7 +216,22 @@ class Stage(models.Model):
         if self._state.adding and not self.order:
             last = Stage.objects.aggregate(last=models.Max("order"))["last"]
             self.order = (last or 0) + 1
-        super().save(*args, **kwargs)
+        outcome_changed = not self._state.adding and self.outcome != getattr(
+            self, "_loaded_outcome", self.outcome
+        )
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if outcome_changed:
+                # Its deals follow the new outcome, as if each had just been saved into it.
+                self.deals.update(**Deal.outcome_changes(self.outcome, now=timezone.now()))
+        self._loaded_outcome = self.outcome
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remember the outcome as loaded, so save() can tell a change of outcome.
+        instance._loaded_outcome = instance.__dict__.get("outcome")
+        return instance
 
     def natural_key(self):
         return (self.name,)
@@ -298,28 +313,48 @@ class Deal(models.Model):
         return self.title
 
     def save(self, *args, **kwargs):
-        self.sync_closed_at()
+        self.apply_stage_outcome()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "stage" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "closed_at"}
+            kwargs["update_fields"] = {*update_fields, "closed_at", "probability"}
         super().save(*args, **kwargs)
         self._loaded_stage_id = self.stage_id
 
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        instance._loaded_stage_id = instance.__dict__.get("stage_id")
         # Remember the stage as loaded, so save() can tell a move from a re-save.
+        instance._loaded_stage_id = instance.__dict__.get("stage_id")
         return instance
 
-    def sync_closed_at(self) -> None:
-        """Keep `closed_at` in step with the stage outcome: stamped on entering a won or lost
-        stage, kept while the deal stays there, cleared when it goes back to an open stage."""
+    # The probability a deal takes in a closed stage.
+    CLOSED_PROBABILITY = {Stage.Outcome.WON: 100, Stage.Outcome.LOST: 0}
+
+    @classmethod
+    def outcome_changes(cls, outcome: str, *, now) -> dict:
+        """The field values for deals (re)entering a stage with `outcome`, for a bulk update:
+        won/lost set the probability and close them (keeping an earlier closing date); open
+        reopens them."""
+        if outcome == Stage.Outcome.OPEN:
+            return {"closed_at": None, "updated_at": now}
+        return {
+            "probability": cls.CLOSED_PROBABILITY[outcome],
+            "closed_at": Coalesce(F("closed_at"), Value(now)),
+            "updated_at": now,
+        }
+
+    def apply_stage_outcome(self) -> None:
+        """Keep the deal in step with its stage's outcome: on entering a won or lost stage it is
+        stamped `closed_at` now (kept while it stays there) and takes probability 100 or 0;
+        back in an open stage, `closed_at` is cleared."""
         if not self.stage_id:
             return
-        if not self.stage.is_closed:
+        outcome = self.stage.outcome
+        if outcome == Stage.Outcome.OPEN:
             self.closed_at = None
-        elif self.closed_at is None or self.stage_id != getattr(self, "_loaded_stage_id", None):
+            return
+        self.probability = self.CLOSED_PROBABILITY[outcome]
+        if self.closed_at is None or self.stage_id != getattr(self, "_loaded_stage_id", None):
             self.closed_at = timezone.now()
 
     @property

@@ -74,13 +74,10 @@ def deals_move_to_stage(*, deals: QuerySet[Deal], stage: Stage, actor=None) -> i
     """
     moving = _rows(deals).exclude(stage=stage)
     now = timezone.now()
-    changes: dict[str, object] = {"stage": stage, "updated_at": now}
-    if stage.outcome == Stage.Outcome.WON:
-        changes |= {"probability": 100, "closed_at": now}
-    elif stage.outcome == Stage.Outcome.LOST:
-        changes |= {"probability": 0, "closed_at": now}
-    else:
-        changes["closed_at"] = None
+    # Moving into a closed stage is a new closing: stamp now, not an earlier date.
+    changes = Deal.outcome_changes(stage.outcome, now=now) | {"stage": stage}
+    if stage.is_closed:
+        changes["closed_at"] = now
     _history_record(actor=actor, rows=moving, message=_("Moved to stage %s.") % stage.name)
     return moving.update(**changes)
 

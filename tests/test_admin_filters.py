@@ -127,3 +127,8 @@ def test_an_out_of_range_bound_is_ignored_with_a_message(staff_client):
     assert {d.pk for d in response.context["cl"].result_list} == {deal.pk}
     page = response.content.decode()
     assert "“1e999999” was ignored" in page and "“x” was ignored" in page
+
+
+def test_an_owner_id_too_large_for_the_database_is_ignored(staff_client):
+    deal = make_deal()
+    assert listed(staff_client, DEALS, owner="9" * 30) == {deal.pk}

@@ -269,6 +269,18 @@ def test_notes_by_creation_range(staff_client):
             "date",
         ),
         ("deal-list", {"status": "pending"}, "status", "valid choice"),
+        (
+            "contact-list",
+            {"last_contacted_at__lt": "9999-12-31T23:59:59-05:00"},
+            "last_contacted_at__lt",
+            "9999",
+        ),
+        (
+            "contact-list",
+            {"created_at__gte": "0001-01-01T00:00:00+05:00"},
+            "created_at__gte",
+            "9999",
+        ),
         ("deal-list", {"stage": "Nowhere"}, "stage", "Nowhere"),
         ("deal-list", {"owner": "bob"}, "owner", "whole number"),
         ("deal-list", {"owner": "99999999999999999999999"}, "owner", "No user"),

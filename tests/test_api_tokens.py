@@ -34,3 +34,16 @@ def test_staff_create_a_token_in_the_admin_and_it_opens_the_api(staff_client, cl
     staff_client.logout()
     api = client.get(reverse("crm_api:contact-list"), headers={"Authorization": f"Token {key}"})
     assert api.status_code == 200
+
+
+def test_only_superusers_see_or_make_api_tokens(client):
+    staff = make_user(
+        perms=[
+            "authtoken.view_tokenproxy",
+            "authtoken.add_tokenproxy",
+            "authtoken.change_tokenproxy",
+        ]
+    )
+    client.force_login(staff)
+    assert client.get(reverse("admin:authtoken_tokenproxy_changelist")).status_code == 403
+    assert client.get(reverse("admin:authtoken_tokenproxy_add")).status_code == 403

@@ -156,3 +156,16 @@ def test_move_answers_get_with_405_and_unknown_deal_with_404(staff_client):
     assert staff_client.get(move_url(deal)).status_code == 405
     missing = reverse("admin:crm_admin_deal_move", args=[999999])
     assert staff_client.post(missing, {"stage": stage("Closed-Won").pk}).status_code == 404
+
+
+def test_move_with_broken_board_filters_is_refused_before_moving(staff_client):
+    deal = make_deal()
+    response = staff_client.post(
+        move_url(deal) + "?stage__id__exact=abc",
+        {"stage": stage("Closed-Won").pk},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "filters are not valid" in response.json()["error"]
+    deal.refresh_from_db()
+    assert deal.stage.name == "Prospecting"

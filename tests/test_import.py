@@ -420,3 +420,15 @@ def test_stage_names_match_ignoring_case():
     result = DealResource().import_data(dataset)
     assert not result.error_lines()
     assert Deal.objects.get().stage == stage("Negotiation")
+
+
+@pytest.mark.parametrize("bad_id", ["²", "99999999999999999999", "-3"])
+def test_a_deal_id_that_is_no_database_id_is_a_row_error(crm, tmp_path, bad_id):
+    before = snapshot()
+    path = write(
+        tmp_path, "deals.csv", DEAL_HEADER + f"{bad_id},Pilot,ann@example.com,10,Prospecting,,,,\n"
+    )
+    message, err = failing_import("deals", path)
+    assert f"row 2, column id: “{bad_id}” is not a deal id" in err
+    assert "nothing was imported" in message
+    assert snapshot() == before

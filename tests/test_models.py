@@ -183,3 +183,34 @@ def test_with_usage_counts_tag_links():
     make_deal(tags=[vip])
     counted = Tag.objects.with_usage().get(pk=vip.pk)
     assert (counted.contact_count, counted.deal_count) == (2, 1)
+
+
+def test_saving_into_a_won_or_lost_stage_sets_the_probability():
+    deal = make_deal(probability=30)
+    deal.stage = stage("Closed-Won")
+    deal.save()
+    assert deal.probability == 100
+    deal.stage = stage("Closed-Lost")
+    deal.save(update_fields=["stage"])
+    deal.refresh_from_db()
+    assert deal.probability == 0
+
+
+def test_changing_a_stage_outcome_updates_its_deals():
+    negotiation = stage("Negotiation")
+    deal = make_deal(stage=negotiation, probability=60)
+    negotiation.outcome = Stage.Outcome.WON
+    negotiation.save()
+    deal.refresh_from_db()
+    assert (deal.probability, deal.closed_at is not None) == (100, True)
+    closed_at = deal.closed_at
+
+    negotiation.outcome = Stage.Outcome.LOST
+    negotiation.save()
+    deal.refresh_from_db()
+    assert (deal.probability, deal.closed_at) == (0, closed_at), "the closing date is kept"
+
+    negotiation.outcome = Stage.Outcome.OPEN
+    negotiation.save()
+    deal.refresh_from_db()
+    assert (deal.probability, deal.closed_at) == (0, None)

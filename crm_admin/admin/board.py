@@ -102,8 +102,15 @@ class PipelineBoardMixin:
         wants_json = "application/json" in request.headers.get("Accept", "")
         board_url = self._board_url(request)
         form = MoveDealForm(request.POST)
-        if not form.is_valid():
-            error = " ".join(form.errors["stage"])
+        errors = [] if form.is_valid() else list(form.errors["stage"])
+        try:
+            # The board's filters come along for its totals; check them before moving anything.
+            filtered = self._filtered_deals(request)
+        except IncorrectLookupParameters:
+            errors.append(_("Those filters are not valid. Reload the board."))
+            board_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_board")
+        if errors:
+            error = " ".join(errors)
             if wants_json:
                 return JsonResponse({"error": error}, status=400)
             self.message_user(request, error, messages.ERROR)
@@ -117,7 +124,7 @@ class PipelineBoardMixin:
         if not wants_json:
             self.message_user(request, message, messages.SUCCESS)
             return HttpResponseRedirect(board_url)
-        totals = selectors.board_totals(self._filtered_deals(request))
+        totals = selectors.board_totals(filtered)
         empty = (0, selectors.money(0), selectors.money(0))
         return JsonResponse(
             {

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
@@ -116,7 +116,9 @@ class DealAdmin(
         return f"{deal.probability}%"
 
     def _close_from_page(self, request, object_id, service, done):
-        deal = get_object_or_404(Deal, pk=object_id)
+        deal = self.get_object(request, unquote(object_id))
+        if deal is None:
+            raise Http404(_("No deal with that id."))
         url = reverse("admin:crm_admin_deal_change", args=[deal.pk])
         try:
             count = service(deals=Deal.objects.filter(pk=deal.pk), actor=request.user)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import DropdownFilter, RangeNumericFilter
 
+from crm_admin.formats import parse_id
 from crm_admin.models import Stage
 from crm_admin.selectors import month_start
 
@@ -71,9 +72,8 @@ class DealOwnerFilter(DropdownFilter):
             return queryset.filter(owner=request.user)
         if value == "none":
             return queryset.filter(owner__isnull=True)
-        if value and value.isdigit():
-            return queryset.filter(owner_id=int(value))
-        return queryset
+        owner_id = parse_id(value)
+        return queryset.filter(owner_id=owner_id) if owner_id else queryset
 
 
 class ExpectedCloseFilter(DropdownFilter):

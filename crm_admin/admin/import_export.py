@@ -25,6 +25,7 @@ from import_export.results import RowResult
 from import_export.signals import post_export
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
+from crm_admin.formats import parse_id
 from crm_admin.resources import (
     FORMATS,
     PREVIEW_ROWS,
@@ -174,7 +175,7 @@ class CrmImportExportMixin(ImportExportMixin):
 
     def get_valid_export_item_pks(self, request):
         # Only the posted rows (the stock version lists every key of the table).
-        posted = [pk for pk in request.POST.getlist("export_items") if pk.isdigit()]
+        posted = [pk for text in request.POST.getlist("export_items") if (pk := parse_id(text))]
         return self.get_export_queryset(request).filter(pk__in=posted).values_list("pk", flat=True)
 
     def _do_file_export(self, file_format, request, queryset, export_form=None):

@@ -13,3 +13,20 @@ class TokenAdmin(BaseTokenAdmin, ModelAdmin):
 
     autocomplete_fields = ["user"]
     list_select_related = ["user"]
+
+    # A key lets its holder read the API as that user, and the list shows keys in clear:
+    # only superusers see or make them, whatever permissions a staff member was given.
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -5,6 +5,7 @@ DjangoFilterBackend), never an empty list that hides a typo, and never a 500.
 Date-only values are accepted for timestamps and mean midnight in the server's TIME_ZONE.
 """
 
+from datetime import UTC
 from functools import reduce
 from operator import or_
 
@@ -175,9 +176,28 @@ class WordsFilter(filters.CharFilter):
         return qs
 
 
+class _StorableDateTimeField(forms.DateTimeField):
+    """Django's DateTimeField (it also takes a plain date), refusing moments that cannot be
+    stored: 9999-12-31T23:59-05:00 is past the year 9999 once in UTC."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValidationError(
+                    _("Enter a date and time between the years 1 and 9999."), code="invalid"
+                ) from None
+        return value
+
+
+class _TimestampFilter(filters.DateTimeFilter):
+    field_class = _StorableDateTimeField
+
+
 def _timestamp(field_name: str, lookup_expr: str) -> filters.DateTimeFilter:
-    # Django's own DateTimeField (not django-filter's ISO-only one) also takes a plain date.
-    return filters.DateTimeFilter(field_name=field_name, lookup_expr=lookup_expr)
+    return _TimestampFilter(field_name=field_name, lookup_expr=lookup_expr)
 
 
 class ContactFilterSet(filters.FilterSet):

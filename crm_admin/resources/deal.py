@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 from import_export.fields import Field
 from import_export.results import RowResult
 
+from crm_admin.formats import parse_id
 from crm_admin.models import Contact, Deal, Stage, Tag
 from crm_admin.resources.base import Column, CrmResource, Plan, RowError, clean_cell
 from crm_admin.resources.files import UNSET
@@ -29,7 +30,7 @@ DEAL_COLUMNS = (
 
 class DealResource(CrmResource):
     """deals: matched by id when given, else by title and contact; `closed_at` follows the
-    stage outcome through Deal.sync_closed_at(), as a save() would."""
+    stage outcome through Deal.apply_stage_outcome(), as a save() would."""
 
     columns = DEAL_COLUMNS
     rules = gettext_lazy(
@@ -49,9 +50,10 @@ class DealResource(CrmResource):
     def clean_id(self, text):
         if not text:
             return None
-        if not text.isdigit():
+        deal_id = parse_id(text)
+        if deal_id is None:
             raise ValidationError(_("“%s” is not a deal id (a whole number).") % text)
-        return int(text)
+        return deal_id
 
     def clean_contact_email(self, text):
         if not text:
@@ -116,7 +118,7 @@ class DealResource(CrmResource):
         self._load_tags()
 
     def prefetch_batch(self, rows):
-        ids = {int(raw["id"]) for raw in rows if raw.get("id", "").isdigit()}
+        ids = {deal_id for raw in rows if (deal_id := parse_id(raw.get("id", "")))}
         contacts = {
             pk
             for raw in rows
@@ -165,12 +167,13 @@ class DealResource(CrmResource):
             plan = self._updated(existing, values, number)
             identity = ("id", existing.pk)
         deal = plan.instance
-        deal.stage = stage  # the cached stage, so that sync_closed_at() runs no query
-        closed_at = deal.closed_at
-        deal.sync_closed_at()
-        if existing is not None and deal.closed_at != closed_at:
-            plan.changed.append("closed_at")
-            plan.import_type = RowResult.IMPORT_TYPE_UPDATE
+        deal.stage = stage  # the cached stage, so that apply_stage_outcome() runs no query
+        before = {"closed_at": deal.closed_at, "probability": deal.probability}
+        deal.apply_stage_outcome()
+        for name, value in before.items():
+            if existing is not None and getattr(deal, name) != value and name not in plan.changed:
+                plan.changed.append(name)
+                plan.import_type = RowResult.IMPORT_TYPE_UPDATE
         self._tags_plan(plan, cleaned, self.current_tags.get(getattr(existing, "pk", None), set()))
         return plan, identity, "id" if cleaned.get("id") is not None else "title"
 
