@@ -31,6 +31,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ first on sys.path: import from the project root only.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+from bench import databases  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 SIZES = {
     "small": {"companies": 200, "contacts": 1_000, "deals": 1_000, "notes": 1_000},
@@ -86,20 +90,21 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown size(s): {', '.join(sorted(unknown))}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    postgres = args.database_url.startswith(("postgres://", "postgresql://", "pgsql://"))
+    postgres = databases.is_postgres(args.database_url)
     engine = "postgresql" if postgres else "sqlite"
 
     urls = {
         size: bench_database_url(args.database_url, size) if postgres else sqlite_url(size)
         for size in sizes
     }
-    seeded = {size: args.keep_db and is_seeded(url, size, postgres) for size, url in urls.items()}
+    seeded = {size: args.keep_db and is_seeded(url, size) for size, url in urls.items()}
     runs = {size: [] for size in sizes}
     try:
         for round_number in range(1, args.rounds + 1):
             for size, url in urls.items():
                 if not seeded[size]:
-                    recreate_database(url, postgres)
+                    drop_database(url)
+                    databases.create(url)
                 action = "measuring" if seeded[size] else "seeding and measuring"
                 print(f"== {size}, round {round_number}: {action} {redact(url)}", flush=True)
                 try:
@@ -112,7 +117,7 @@ def main() -> int:
     finally:
         if not args.keep_db:
             for url in urls.values():
-                drop_database(url, postgres)
+                drop_database(url)
 
     report = build_report(engine, sizes, runs, args)
     print_table(report)
@@ -141,32 +146,9 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
-def _pg_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    return psycopg.connect(conninfo, autocommit=True), parts.path.lstrip("/")
-
-
-def recreate_database(url: str, postgres: bool) -> None:
-    drop_database(url, postgres)
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str, postgres: bool) -> None:
+def drop_database(url: str) -> None:
     marker(url).unlink(missing_ok=True)
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        return
-    path = Path(urlsplit(url).path)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    databases.drop(url)
 
 
 def marker(url: str) -> Path:
@@ -175,17 +157,12 @@ def marker(url: str) -> Path:
     return RESULTS / f".seeded-{host}-{name}.json"
 
 
-def is_seeded(url: str, size: str, postgres: bool) -> bool:
+def is_seeded(url: str, size: str) -> bool:
     """True when a previous --keep-db run left this database seeded with the same sizes."""
     path = marker(url)
     if not path.exists() or json.loads(path.read_text()) != {**SIZES[size], "seed": SEED}:
         return False
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            return found.fetchone() is not None
-    return Path(urlsplit(url).path).exists()
+    return databases.exists(url)
 
 
 def mark_seeded(url: str, size: str, *, keep: bool) -> None:

@@ -28,6 +28,10 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ first on sys.path: import from the project root only.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+from bench import databases  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 SEED_SIZES = {"companies": 20_000, "contacts": 100_000, "deals": 100_000, "notes": 0}
 SEED = 1
@@ -85,15 +89,15 @@ def main() -> int:
     )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    postgres = args.database_url.startswith(("postgres://", "postgresql://", "pgsql://"))
+    postgres = databases.is_postgres(args.database_url)
     if postgres:
         url = urlunsplit(urlsplit(args.database_url)._replace(path="/crm_bench_api"))
     else:
         url = f"sqlite:///{RESULTS / 'crm_bench_api.sqlite3'}"
-    reuse = args.keep_db and is_seeded(url, postgres)
+    reuse = args.keep_db and is_seeded(url)
     if not reuse:
-        drop_database(url, postgres)
-        create_database(url, postgres)
+        drop_database(url)
+        databases.create(url)
 
     # Settings read the environment once: set it before Django starts. DEBUG=1 only for
     # loading them (no secret needed, no HTTPS redirect); it is off while measuring.
@@ -115,7 +119,7 @@ def main() -> int:
     if args.keep_db:
         marker(url).write_text(json.dumps({**SEED_SIZES, "seed": SEED}))
     else:
-        drop_database(url, postgres)
+        drop_database(url)
     report["engine"] = "postgresql" if postgres else "sqlite"
     print_table(report)
     out = RESULTS / f"api_lists-{report['engine']}.json"
@@ -131,43 +135,16 @@ def marker(url: str) -> Path:
     return RESULTS / f".seeded-{urlsplit(url).hostname or 'sqlite'}-crm_bench_api.json"
 
 
-def _pg_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    return psycopg.connect(conninfo, autocommit=True), parts.path.lstrip("/")
-
-
-def is_seeded(url: str, postgres: bool) -> bool:
+def is_seeded(url: str) -> bool:
     path = marker(url)
     if not path.exists() or json.loads(path.read_text()) != {**SEED_SIZES, "seed": SEED}:
         return False
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            return found.fetchone() is not None
-    return Path(urlsplit(url).path).exists()
+    return databases.exists(url)
 
 
-def create_database(url: str, postgres: bool) -> None:
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str, postgres: bool) -> None:
+def drop_database(url: str) -> None:
     marker(url).unlink(missing_ok=True)
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        return
-    path = urlsplit(url).path
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    databases.drop(url)
 
 
 # Measuring, with Django set up.

@@ -40,7 +40,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, Python puts bench/ first on sys.path: import from the project root only.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+from bench import databases  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 SEED = 1
 TAGS = [f"Tag {n:02d}" for n in range(40)]
@@ -94,7 +96,7 @@ def main() -> int:
         return run_child(args)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    postgres = args.database_url.startswith(("postgres://", "postgresql://", "pgsql://"))
+    postgres = databases.is_postgres(args.database_url)
     engine = "postgresql" if postgres else "sqlite"
     url = bench_database_url(args.database_url) if postgres else sqlite_url()
     with tempfile.TemporaryDirectory() as data:
@@ -112,7 +114,7 @@ def main() -> int:
         for step in steps:
             # The export steps read the database the import before them left.
             if not step.startswith("export"):
-                recreate_database(url, postgres)
+                databases.recreate(url)
             print(f"== {step}", flush=True)
             runs[step] = run_step(step, url, data)
             print(
@@ -120,7 +122,7 @@ def main() -> int:
                 f"{runs[step]['queries']:,} statements, {runs[step]['peak_mb']:.0f} MB",
                 flush=True,
             )
-        drop_database(url, postgres)
+        databases.drop(url)
     report = build_report(engine, args, runs)
     print_table(report)
     out = RESULTS / f"import_export-{engine}.json"
@@ -178,33 +180,6 @@ def sqlite_url() -> str:
 
 def bench_database_url(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/crm_bench_import"))
-
-
-def _pg_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    return psycopg.connect(conninfo, autocommit=True), parts.path.lstrip("/")
-
-
-def recreate_database(url: str, postgres: bool) -> None:
-    drop_database(url, postgres)
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str, postgres: bool) -> None:
-    if postgres:
-        connection, name = _pg_admin(url)
-        with connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        return
-    path = Path(urlsplit(url).path)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def run_step(step: str, url: str, data: Path) -> dict:
@@ -441,7 +416,7 @@ def deals_raw(data: Path) -> int:
                 expected_close_date=r["expected_close_date"],
                 owner_id=owners[r["owner"]],
             )
-            deal.sync_closed_at()
+            deal.apply_stage_outcome()
             deals.append(deal)
         Deal.objects.bulk_create(deals, batch_size=2000)
         through = Deal.tags.through

@@ -1,0 +1,53 @@
+"""Benchmark databases, from a parent process before Django starts: a SQLite file, or a
+database on the server of a postgres:// URL (reached through its `postgres` database)."""
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://")
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(POSTGRES_SCHEMES)
+
+
+def _pg_admin(url: str):
+    import psycopg
+
+    parts = urlsplit(url)
+    conninfo = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    return psycopg.connect(conninfo, autocommit=True), parts.path.lstrip("/")
+
+
+def exists(url: str) -> bool:
+    if is_postgres(url):
+        connection, name = _pg_admin(url)
+        with connection:
+            found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            return found.fetchone() is not None
+    return Path(urlsplit(url).path).exists()
+
+
+def create(url: str) -> None:
+    """Create the PostgreSQL database of `url` (SQLite creates its file on first use)."""
+    if is_postgres(url):
+        connection, name = _pg_admin(url)
+        with connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop(url: str) -> None:
+    """Drop the database of `url`, or delete the SQLite file and its journals."""
+    if is_postgres(url):
+        connection, name = _pg_admin(url)
+        with connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    path = urlsplit(url).path
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def recreate(url: str) -> None:
+    drop(url)
+    create(url)
