@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from crm_admin.models import Contact, Deal, Stage
@@ -139,46 +138,45 @@ def pipeline_figures(
 
 def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, Decimal]]:
     """Weighted value of open deals by expected close month, this month and the next
-    `months - 1`; months without deals count zero. One query."""
+    `months - 1`; months without deals count zero.
+
+    One query: a conditional sum per month over the `expected_close_date` index range (no
+    month truncation, which SQLite would run as a Python function on every row).
+    """
     today = today or timezone.localdate()
-    first, end = month_start(today), month_start(today, months)
-    rows = (
-        Deal.objects.filter(_OPEN, expected_close_date__gte=first, expected_close_date__lt=end)
-        .annotate(month=TruncMonth("expected_close_date"))
-        .values("month")
-        .annotate(total=Sum(_AMOUNT_TIMES_PROBABILITY))
-        .order_by("month")
-    )
-    by_month = {row["month"]: weighted(row["total"]) for row in rows}
-    return [
-        (month, by_month.get(month, Decimal("0.00")))
-        for month in (month_start(first, i) for i in range(months))
-    ]
+    starts = [month_start(today, i) for i in range(months + 1)]
+    sums = {
+        f"m{i}": Sum(
+            _AMOUNT_TIMES_PROBABILITY,
+            filter=Q(expected_close_date__gte=starts[i], expected_close_date__lt=starts[i + 1]),
+        )
+        for i in range(months)
+    }
+    row = Deal.objects.filter(
+        _OPEN, expected_close_date__gte=starts[0], expected_close_date__lt=starts[-1]
+    ).aggregate(**sums)
+    return [(starts[i], weighted(row[f"m{i}"])) for i in range(months)]
 
 
 def won_lost_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, int, int]]:
     """(month, deals won, deals lost) by `closed_at` for this month and the `months - 1`
-    before it, oldest first. One query."""
+    before it, oldest first; months are those of the current time zone.
+
+    One query: conditional counts per month over the `closed_at` index range.
+    """
     today = today or timezone.localdate()
-    first = month_start(today, -(months - 1))
-    rows = (
-        Deal.objects.filter(
-            stage__outcome__in=[Stage.Outcome.WON, Stage.Outcome.LOST],
-            closed_at__gte=_aware_midnight(first),
-        )
-        .annotate(month=TruncMonth("closed_at"))
-        .values("month", "stage__outcome")
-        .annotate(n=Count("pk"))
+    starts = [month_start(today, i - (months - 1)) for i in range(months + 1)]
+    bounds = [_aware_midnight(start) for start in starts]
+    won, lost = Q(stage__outcome=Stage.Outcome.WON), Q(stage__outcome=Stage.Outcome.LOST)
+    counts = {}
+    for i in range(months):
+        in_month = Q(closed_at__gte=bounds[i], closed_at__lt=bounds[i + 1])
+        counts[f"won{i}"] = Count("pk", filter=in_month & won)
+        counts[f"lost{i}"] = Count("pk", filter=in_month & lost)
+    row = Deal.objects.filter(closed_at__gte=bounds[0], closed_at__lt=bounds[-1]).aggregate(
+        **counts
     )
-    # TruncMonth of a datetime is the month's first moment in the current time zone.
-    counts = {
-        (timezone.localtime(row["month"]).date(), row["stage__outcome"]): row["n"] for row in rows
-    }
-    won, lost = Stage.Outcome.WON, Stage.Outcome.LOST
-    return [
-        (month, counts.get((month, won), 0), counts.get((month, lost), 0))
-        for month in (month_start(first, i) for i in range(months))
-    ]
+    return [(starts[i], row[f"won{i}"], row[f"lost{i}"]) for i in range(months)]
 
 
 def deals_closing_soon(*, user, limit: int = 10) -> QuerySet[Deal]:
