@@ -1,7 +1,7 @@
 """Pipeline work at 100k deals: a bulk action on 10,000 selected deals, the dashboard, the board.
 
     .venv/bin/python bench/pipeline.py              # SQLite file under bench/results/
-    .venv/bin/python bench/pipeline.py --keep-db    # keep the seeded database for the next run
+    .venv/bin/python bench/pipeline.py --keep-db    # keep the seeded database (else dropped)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_pipeline \
         .venv/bin/python bench/pipeline.py
 
@@ -33,12 +33,15 @@ def main() -> int:
     args = parser.parse_args()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    default_db = RESULTS / "crm_bench_pipeline.sqlite3"
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{default_db}")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{RESULTS / 'crm_bench_pipeline.sqlite3'}")
     os.environ.setdefault("DEBUG", "1")  # settings only: no secret, no HTTPS redirect
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
     # Run as a script, Python puts bench/ first on sys.path: import from the project root only.
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+    from bench import databases
+
+    if not databases.exists(os.environ["DATABASE_URL"]):
+        databases.create(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
@@ -50,9 +53,11 @@ def main() -> int:
     out = RESULTS / f"pipeline-{report['engine']}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nWritten {out.relative_to(ROOT)}")
-    if not args.keep_db and report["engine"] == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{default_db}{suffix}").unlink(missing_ok=True)
+    if not args.keep_db:
+        from django.db import connections
+
+        connections.close_all()
+        databases.drop(os.environ["DATABASE_URL"])
     return 0
 
 
@@ -67,6 +72,9 @@ def run(args) -> dict:
     if Deal.objects.count() < SIZE["deals"]:
         print(f"Seeding {SIZE} ...", flush=True)
         call_command("crm_seed", **SIZE, seed=1, verbosity=1)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")  # as autovacuum would within a minute
     user, _created = get_user_model().objects.get_or_create(
         username="bench-pipeline", defaults={"is_staff": True, "is_superuser": True}
     )
