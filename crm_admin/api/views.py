@@ -8,7 +8,7 @@ from rest_framework.generics import get_object_or_404
 from crm_admin.api import filters, selectors, serializers
 from crm_admin.api.ordering import StableOrderingFilter
 from crm_admin.api.permissions import StaffViewPermission
-from crm_admin.models import Contact, ContactNote, Deal, DealNote
+from crm_admin.models import Contact, Deal
 
 
 class CRMReadOnlyMixin:
@@ -94,36 +94,45 @@ class TagViewSet(CRMReadOnlyMixin, viewsets.ReadOnlyModelViewSet):
         return selectors.tags_for_api()
 
 
-class ContactNoteViewSet(CRMReadOnlyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class NoteViewSet(CRMReadOnlyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """One record's notes, newest first; a subclass names the parent and its URL keyword."""
+
+    ordering_fields = ["created_at"]
+    parent_model: type
+    notes_for_api: staticmethod
+
+    @property
+    def viewed_models(self):
+        return (self.get_serializer_class().Meta.model, self.parent_model)
+
+    @property
+    def parent_kwarg(self) -> str:
+        return f"{self.parent_model._meta.model_name}_id"
+
+    def get_queryset(self):
+        return self.notes_for_api(**{self.parent_kwarg: self.kwargs.get(self.parent_kwarg)})
+
+    def list(self, request, *args, **kwargs):
+        get_object_or_404(self.parent_model.objects.only("pk"), pk=kwargs[self.parent_kwarg])
+        return super().list(request, *args, **kwargs)
+
+
+class ContactNoteViewSet(NoteViewSet):
     """One contact's notes, newest first."""
 
     serializer_class = serializers.ContactNoteSerializer
     filterset_class = filters.ContactNoteFilterSet
-    ordering_fields = ["created_at"]
-    viewed_models = (ContactNote, Contact)
-
-    def get_queryset(self):
-        return selectors.contact_notes_for_api(contact_id=self.kwargs.get("contact_id"))
-
-    def list(self, request, *args, **kwargs):
-        get_object_or_404(Contact.objects.only("pk"), pk=kwargs["contact_id"])
-        return super().list(request, *args, **kwargs)
+    parent_model = Contact
+    notes_for_api = staticmethod(selectors.contact_notes_for_api)
 
 
-class DealNoteViewSet(CRMReadOnlyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class DealNoteViewSet(NoteViewSet):
     """One deal's notes, newest first."""
 
     serializer_class = serializers.DealNoteSerializer
     filterset_class = filters.DealNoteFilterSet
-    ordering_fields = ["created_at"]
-    viewed_models = (DealNote, Deal)
-
-    def get_queryset(self):
-        return selectors.deal_notes_for_api(deal_id=self.kwargs.get("deal_id"))
-
-    def list(self, request, *args, **kwargs):
-        get_object_or_404(Deal.objects.only("pk"), pk=kwargs["deal_id"])
-        return super().list(request, *args, **kwargs)
+    parent_model = Deal
+    notes_for_api = staticmethod(selectors.deal_notes_for_api)
 
 
 class APIDocsView(SpectacularSwaggerView):
