@@ -1,0 +1,80 @@
+"""What an import reports: totals, the first rows for the preview, and every error."""
+
+from dataclasses import dataclass
+
+from django.contrib.admin.utils import model_ngettext
+from django.db import models
+from django.utils.translation import gettext as _
+from import_export.results import Result, RowResult
+
+
+@dataclass
+class PreviewRow:
+    number: int
+    import_type: str
+    cells: list[tuple[str, bool]]  # (the value as in the file, whether the record changes)
+    changed: list[str]
+
+
+@dataclass
+class ErrorLine:
+    row: int | None
+    column: str | None
+    message: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        where = [_("row %d") % self.row] if self.row else []
+        if self.column:
+            where.append(_("column %s") % self.column)
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ImportResult(Result):
+    """django-import-export's Result plus what the preview and the command show: totals of
+    every row, the first rows for the preview, and the records created along with the rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.file_name = None
+        self.ignored_columns: list[str] = []
+        self.related_created: dict[type[models.Model], int] = {}
+        self.preview_rows: list[PreviewRow] = []
+
+    @property
+    def created(self) -> int:
+        return self.totals[RowResult.IMPORT_TYPE_NEW]
+
+    @property
+    def updated(self) -> int:
+        return self.totals[RowResult.IMPORT_TYPE_UPDATE]
+
+    @property
+    def unchanged(self) -> int:
+        return self.totals[RowResult.IMPORT_TYPE_SKIP]
+
+    @property
+    def errors(self) -> int:
+        return len(self.invalid_rows) + len(self.base_errors)
+
+    def related_summary(self) -> str:
+        """ "2 companies, 1 tag": the records created along with the rows."""
+        return ", ".join(
+            f"{count:,} {model_ngettext(model, count)}"
+            for model, count in self.related_created.items()
+            if count
+        )
+
+    @property
+    def preview_hidden(self) -> int:
+        return self.created + self.updated + self.unchanged - len(self.preview_rows)
+
+    def error_lines(self) -> list[ErrorLine]:
+        """Every error, one per row and column, in row order; file-level ones first."""
+        lines = [ErrorLine(None, None, str(error.error)) for error in self.base_errors]
+        for row in self.invalid_rows:
+            values = dict(zip(self.diff_headers, row.values, strict=False))
+            for column, messages in row.error_dict.items():
+                for message in messages:
+                    lines.append(ErrorLine(row.number, column, message, values.get(column, "")))
+        return lines
