@@ -12,11 +12,11 @@ from django.contrib.admin.models import CHANGE
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm_admin.models import Contact, Deal, Stage, Tag
+from crm_admin.models import Contact, Deal, OutcomeCause, Stage, Tag
 
 
 def _rows(queryset: QuerySet) -> QuerySet:
@@ -67,19 +67,55 @@ def stage_for_outcome(outcome: str) -> Stage:
 def deals_move_to_stage(*, deals: QuerySet[Deal], stage: Stage, actor=None) -> int:
     """Move `deals` into `stage`, applying the pipeline rules; returns how many deals moved.
 
-    Won stage: probability 100 and `closed_at` now. Lost stage: probability 0 and `closed_at`
-    now. Open stage: `closed_at` cleared, probability kept. Deals already in `stage` are left
-    as they are (their `closed_at` keeps the day they closed). Three statements whatever the
-    number of deals (history, update, plus one content-type lookup the first time).
+    The rule is Deal.STAGE_OUTCOME_RULE for a move: won stage, probability 100 and `closed_at`
+    now; lost stage, probability 0 and `closed_at` now (a move between two closed stages is a
+    new closing too); open stage, `closed_at` cleared, probability kept. Deals already in
+    `stage` are left as they are (their `closed_at` keeps the day they closed). Three
+    statements whatever the number of deals (history, update, plus one content-type lookup the
+    first time).
     """
     moving = _rows(deals).exclude(stage=stage)
-    now = timezone.now()
-    # Moving into a closed stage is a new closing: stamp now, not an earlier date.
-    changes = Deal.outcome_changes(stage.outcome, now=now) | {"stage": stage}
-    if stage.is_closed:
-        changes["closed_at"] = now
+    changes = Deal.outcome_changes(OutcomeCause.MOVED, stage.outcome, at=timezone.now())
     _history_record(actor=actor, rows=moving, message=_("Moved to stage %s.") % stage.name)
-    return moving.update(**changes)
+    return moving.update(stage=stage, **changes)
+
+
+@transaction.atomic
+def stage_change_outcome(*, stage: Stage, outcome: str, actor=None) -> int:
+    """Give `stage` a new `outcome`; its deals follow (Deal.STAGE_OUTCOME_RULE for a change of
+    the stage: reopened deals remember their close date and get it back if the stage returns
+    to that outcome; won <-> lost keeps it). Returns how many deals it affected.
+
+    Refuses an unknown outcome with a ValidationError. Each affected deal gets a history entry
+    when an `actor` is given. Reads the stage's outcome under a row lock, so two changes at
+    once apply one after the other. Six statements whatever the number of deals (lock, count,
+    history, then Stage.save(): lock, stage update, deals update; only the lock when the
+    outcome is unchanged), plus one content-type lookup the first time.
+    """
+    if outcome not in Stage.Outcome.values:
+        raise ValidationError(_("“%(outcome)s” is not a stage outcome.") % {"outcome": outcome})
+    outcome_was = (
+        Stage.objects.select_for_update().values_list("outcome", flat=True).get(pk=stage.pk)
+    )
+    if outcome_was == outcome:
+        stage.outcome = outcome
+        return 0
+    deals = Deal.objects.filter(stage=stage)
+    affected = deals.count()
+    _history_record(
+        actor=actor,
+        rows=deals,
+        message=_("Outcome of stage %(stage)s changed from %(was)s to %(outcome)s.")
+        % {
+            "stage": stage.name,
+            "was": Stage.Outcome(outcome_was).label,
+            "outcome": Stage.Outcome(outcome).label,
+        },
+    )
+    stage.outcome = outcome
+    # Stage.save() applies the rule to the deals: the invariant lives in the model.
+    stage.save(update_fields=["outcome"])
+    return affected
 
 
 def deals_mark_won(*, deals: QuerySet[Deal], actor=None) -> int:
@@ -137,8 +173,9 @@ def _tag_names(tags: Iterable[Tag]) -> str:
 def tags_add(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
     """Add each of `tags` to every contact or deal in `rows`; returns how many links were made.
 
-    Links that already exist are skipped. One INSERT ... SELECT for the links (plus the
-    history) whatever the number of rows or tags.
+    Links that already exist are skipped. The rows gaining a tag get `updated_at` now, so a
+    form opened before is refused as stale. Three statements (history, one UPDATE of
+    `updated_at`, one INSERT ... SELECT for the links) whatever the number of rows or tags.
     """
     tags = list(tags)
     if not tags:
@@ -162,6 +199,11 @@ def tags_add(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
         f"WHERE l.{qn(owner_column)} = r.id AND l.{qn(tag_column)} = t.id)"
     )
     _history_record(actor=actor, rows=selected, message=_("Tags added: %s.") % _tag_names(tags))
+    link = through.objects.filter(
+        **{model._meta.model_name: OuterRef(OuterRef("pk")), "tag": OuterRef("pk")}
+    )
+    lacking_a_tag = Tag.objects.filter(pk__in=tag_ids).filter(~Exists(link))
+    selected.filter(Exists(lacking_a_tag)).update(updated_at=timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(sql, (*select_params, *tag_ids))
         return cursor.rowcount
@@ -171,7 +213,9 @@ def tags_add(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
 def tags_remove(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
     """Remove each of `tags` from every contact or deal in `rows`; returns how many links went.
 
-    One DELETE (plus the history) whatever the number of rows or tags.
+    The rows losing a tag get `updated_at` now, so a form opened before is refused as stale.
+    Three statements (history, one UPDATE of `updated_at`, one DELETE of the links) whatever
+    the number of rows or tags.
     """
     tags = list(tags)
     if not tags:
@@ -183,5 +227,8 @@ def tags_remove(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
         **{f"{model._meta.model_name}__in": selected.values("pk"), "tag__in": tags}
     )
     _history_record(actor=actor, rows=selected, message=_("Tags removed: %s.") % _tag_names(tags))
+    selected.filter(Exists(links.filter(**{model._meta.model_name: OuterRef("pk")}))).update(
+        updated_at=timezone.now()
+    )
     deleted, _per_model = links.delete()
     return deleted

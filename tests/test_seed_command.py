@@ -3,9 +3,9 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db.models import Count, F, Q
-from django.db.models.functions import Lower
+from django.db.models import F, Q
 
+from crm_admin.folding import fold
 from crm_admin.management.commands.crm_seed import TAG_NAMES
 from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
 
@@ -73,16 +73,14 @@ def test_seeded_deals_follow_their_stage_outcome():
     )
 
 
-def test_seeded_emails_are_unique_ignoring_case():
+def test_seeded_names_and_emails_are_unique_and_carry_their_folded_keys():
     seed()
 
-    duplicates = (
-        Contact.objects.annotate(key=Lower("email"))
-        .values("key")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-    )
-    assert not duplicates.exists()
+    for model, source, key in ((Contact, "email", "email_key"), (Company, "name", "name_key")):
+        rows = list(model.objects.values_list(source, key))
+        assert all(stored == fold(value) for value, stored in rows), model
+        assert len({stored for _value, stored in rows}) == len(rows), model
+    assert all(stored == fold(name) for name, stored in Tag.objects.values_list("name", "name_key"))
 
 
 def test_noted_contacts_were_last_contacted_no_earlier_than_their_notes():
@@ -97,9 +95,14 @@ def test_noted_contacts_were_last_contacted_no_earlier_than_their_notes():
         Q(deal__contact__last_contacted_at__isnull=True)
         | Q(deal__contact__last_contacted_at__lt=F("created_at"))
     ).exists()
-    # Contacts never reached stay "new"; a note means someone did reach them.
     assert not Contact.objects.filter(stale, notes__isnull=False).exists()
-    assert not Contact.objects.filter(status=Contact.Status.NEW, notes__isnull=False).exists()
+
+
+def test_a_seeded_note_leaves_the_contact_status_alone():
+    seed(notes=200)
+
+    # The product has no rule moving a noted contact from New to Contacted; nor has the seed.
+    assert Contact.objects.filter(status=Contact.Status.NEW, notes__isnull=False).exists()
 
 
 def test_seed_keeps_history_timestamps_and_restores_auto_now():

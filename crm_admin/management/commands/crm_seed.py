@@ -16,11 +16,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models, transaction
-from django.db.models.functions import Lower
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
+from crm_admin.folding import fold
+from crm_admin.models import (
+    Company,
+    Contact,
+    ContactNote,
+    Deal,
+    DealNote,
+    Stage,
+    Tag,
+    latest_contact,
+)
 
 # Word lists packed by hand: one entry per line would make them 800 lines long.
 # fmt: off
@@ -393,9 +402,9 @@ class Command(BaseCommand):
 
     def _ensure_tags(self, count: int) -> list[int]:
         names = TAG_NAMES[:count] + [f"Segment {n}" for n in range(1, count - len(TAG_NAMES) + 1)]
-        pool = Tag.objects.annotate(key=Lower("name")).filter(key__in=[n.lower() for n in names])
-        have = set(pool.values_list("key", flat=True))
-        new_tags = [Tag(name=name) for name in names if name.lower() not in have]
+        pool = Tag.objects.filter(name_key__in=[fold(name) for name in names])
+        have = set(pool.values_list("name_key", flat=True))
+        new_tags = [Tag(name=name) for name in names if fold(name) not in have]
         Tag.objects.bulk_create(new_tags)
         self.counts["tags"] = len(new_tags)
         return list(pool.order_by("id").values_list("id", flat=True))
@@ -406,21 +415,21 @@ class Command(BaseCommand):
     def _create_companies(self, count: int) -> list[tuple[int, str, str]]:
         """Return (id, name, website) of the new companies."""
         rng, now = self.rng, self.now
-        taken = set(Company.objects.annotate(key=Lower("name")).values_list("key", flat=True))
+        taken = set(Company.objects.values_list("name_key", flat=True))
         created = sorted(now - 3 * YEAR * rng.random() for _ in range(count))
 
         def rows():
             for born in created:
                 name = self._company_name()
                 for _attempt in range(5):
-                    if name.lower() not in taken:
+                    if fold(name) not in taken:
                         break
                     name = self._company_name()
                 base, number = name, 1
-                while name.lower() in taken:
+                while fold(name) in taken:
                     number += 1
                     name = f"{base} {number}"
-                taken.add(name.lower())
+                taken.add(fold(name))
                 stem, _, suffix = name.rpartition(" ")
                 domain = _slug(stem if suffix in COMPANY_SUFFIXES else name)
                 yield Company(
@@ -475,8 +484,9 @@ class Command(BaseCommand):
         }
 
     def _plan_deals(self, count: int, contacts: dict, stages: list[Stage]) -> dict[str, list]:
-        """Decide per deal its contact, creation time, stage, probability (100 when won, 0 when
-        lost, rising along the open stages), closing time (won and lost only) and owner."""
+        """Decide per deal its contact, creation time, stage, probability (rising along the
+        open stages), when it entered its stage if that is won or lost, and owner. What a
+        closed stage means for the deal is the product's rule, applied in _create_deals."""
         rng, now = self.rng, self.now
         by_outcome = {
             outcome: [s for s in stages if s.outcome == outcome] for outcome in Stage.Outcome
@@ -487,13 +497,9 @@ class Command(BaseCommand):
         for position, stage in enumerate(open_stages):
             weights[stage.pk] = 60 * (len(open_stages) - position) / len(open_stages)
             base_probability[stage.pk] = round(90 * (position + 1) / (len(open_stages) + 1))
-        for outcome, share, probability in (
-            (Stage.Outcome.WON, 22, 100),
-            (Stage.Outcome.LOST, 18, 0),
-        ):
+        for outcome, share in ((Stage.Outcome.WON, 22), (Stage.Outcome.LOST, 18)):
             for stage in by_outcome[outcome]:
                 weights[stage.pk] = share / len(by_outcome[outcome])
-                base_probability[stage.pk] = probability
         cumulative = list(itertools.accumulate(weights[s.pk] for s in stages))
 
         n_contacts = len(contacts["created"])
@@ -502,23 +508,23 @@ class Command(BaseCommand):
             for who in (rng.randrange(n_contacts) for _ in range(count))
         )
         plan = {
-            key: [] for key in ("created", "contact", "stage", "probability", "closed", "owner")
+            key: [] for key in ("created", "contact", "stage", "probability", "entered", "owner")
         }
         for born, who in started:
             stage = stages[bisect(cumulative, rng.random() * cumulative[-1])]
             if stage.is_closed:
-                probability = base_probability[stage.pk]
-                closed = min(now, born + timedelta(days=rng.uniform(3, 150)))
+                probability = None  # the rule's: 100 won, 0 lost
+                entered = min(now, born + timedelta(days=rng.uniform(3, 150)))
             else:
                 jitter = 5 * rng.randint(-2, 2)
                 probability = min(95, max(5, base_probability[stage.pk] + jitter))
-                closed = None
+                entered = None
             has_owner = self.owner_ids and rng.random() < 0.92
             plan["created"].append(born)
             plan["contact"].append(who)
-            plan["stage"].append(stage.pk)
+            plan["stage"].append(stage)
             plan["probability"].append(probability)
-            plan["closed"].append(closed)
+            plan["entered"].append(entered)
             plan["owner"].append(rng.choice(self.owner_ids) if has_owner else None)
         return plan
 
@@ -544,15 +550,12 @@ class Command(BaseCommand):
 
     @staticmethod
     def _note_contacted(contacts: dict, index: int, at: datetime) -> None:
-        last = contacts["last_contacted"][index]
-        if last is None or last < at:
-            contacts["last_contacted"][index] = at
-        if contacts["status"][index] == Contact.Status.NEW:
-            contacts["status"][index] = Contact.Status.CONTACTED
+        # A note's one effect on its contact (NoteBase.save); the status stays what it was.
+        contacts["last_contacted"][index] = latest_contact(contacts["last_contacted"][index], at)
 
     def _create_contacts(self, plan: dict, companies: list) -> list[int]:
         rng = self.rng
-        taken = set(Contact.objects.annotate(key=Lower("email")).values_list("key", flat=True))
+        taken = set(Contact.objects.values_list("email_key", flat=True))
         domains = [_email_domain(name, website) for _, name, website in companies]
 
         def rows():
@@ -590,10 +593,10 @@ class Command(BaseCommand):
         else:
             local = f"{first}{last[0]}"
         email, number = f"{local}@{domain}", 1
-        while email in taken:
+        while fold(email) in taken:
             number += 1
             email = f"{local}{number}@{domain}"
-        taken.add(email)
+        taken.add(fold(email))
         return email
 
     def _create_deals(self, plan: dict, contacts: dict, contact_ids: list, companies: list):
@@ -607,23 +610,26 @@ class Command(BaseCommand):
                     party = companies[company][1]
                 else:
                     party = f"{contacts['first_name'][who]} {contacts['last_name'][who]}"
-                closed = plan["closed"][i]
-                if closed is None:
-                    expected = today + timedelta(days=rng.randint(-30, 180))
-                else:
-                    expected = closed.date() + timedelta(days=rng.randint(-20, 10))
-                yield Deal(
+                deal = Deal(
                     title=f"{party} - {rng.choice(DEAL_OFFERS)}",
                     contact_id=contact_ids[who],
                     amount=self._amount(),
-                    stage_id=plan["stage"][i],
-                    expected_close_date=expected,
-                    probability=plan["probability"][i],
+                    stage=plan["stage"][i],
                     owner_id=plan["owner"][i],
-                    closed_at=closed,
                     created_at=plan["created"][i],
-                    updated_at=closed or _between(rng, plan["created"][i], now),
                 )
+                if plan["probability"][i] is not None:
+                    deal.probability = plan["probability"][i]
+                # The product's rule for a deal entering its stage, at the planned time.
+                deal.apply_stage_outcome(at=plan["entered"][i])
+                if deal.closed_at is None:
+                    deal.expected_close_date = today + timedelta(days=rng.randint(-30, 180))
+                    deal.updated_at = _between(rng, deal.created_at, now)
+                else:
+                    closed_on = deal.closed_at.date()
+                    deal.expected_close_date = closed_on + timedelta(days=rng.randint(-20, 10))
+                    deal.updated_at = deal.closed_at
+                yield deal
 
         return self._bulk_create(Deal, "deals", rows(), len(plan["contact"]))
 

@@ -1,0 +1,133 @@
+"""The one rule by which names and emails are the same "ignoring case", on every database.
+
+SQLite's LOWER() folds ASCII only and PostgreSQL's follows the server's locale, so a unique
+constraint on LOWER(name) accepts "Ärzte GmbH" next to "ärzte gmbh" on one database and not the
+other. Instead each model keeps a key folded here, in Python, once per write: the unique
+constraint is on the key, and the admin's validation, the import's matching and the API's
+lookups compare keys, so they all give the same answer on both databases.
+
+The fold is Unicode's NFKC_Casefold, closely: NFKC (composed and decomposed "Ä", full-width
+letters and ligatures become one spelling), full case folding ("ß" and "ẞ" are "ss", the Greek
+final "ς" is "σ"), NFKC again, surrounding whitespace stripped. One addition: the dotted and the
+dotless i are one letter in a key, so that the Turkish pairs İ/i and I/ı fold together as I/i do
+(without it "İstanbul" and "istanbul" differ, and so do "IŞIK" and "ışık"). Accents are kept:
+"Arzte" and "Ärzte" are different names.
+"""  # noqa: RUF002 (the letters named are the point)
+
+import unicodedata
+
+from django.db import models
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
+
+
+def fold(text: str | None) -> str:
+    """`text` as names and emails are compared ignoring case; '' for None."""
+    if not text:
+        return ""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    # Dotless i (U+0131) is i; casefold() spells İ as i + combining dot above (U+0307).
+    folded = folded.replace("\u0131", "i").replace("i\u0307", "i")
+    return unicodedata.normalize("NFKC", folded).strip()
+
+
+class FoldedKeyField(models.TextField):
+    """The folded value of the model's `source` field, for unique constraints and lookups.
+
+    Not editable nor serialised: save() and bulk_create() compute it (pre_save), raw saves
+    (loaddata) get it from the pre_save signal below, and FoldedKeysQuerySet keeps it in step
+    on update() and bulk_update(). A text column, because folding may lengthen a value ("ß").
+    """
+
+    def __init__(self, *args, source: str, **kwargs):
+        self.source = source
+        kwargs.update(editable=False, blank=True, serialize=False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        for forced in ("editable", "blank", "serialize"):
+            kwargs.pop(forced, None)
+        return name, path, args, {**kwargs, "source": self.source}
+
+    def pre_save(self, model_instance, add):
+        value = fold(getattr(model_instance, self.source))
+        setattr(model_instance, self.attname, value)
+        return value
+
+
+def folded_keys(model) -> dict[str, str]:
+    """The model's folded key fields, each mapped to its source field."""
+    return {
+        field.name: field.source
+        for field in model._meta.concrete_fields
+        if isinstance(field, FoldedKeyField)
+    }
+
+
+def fold_keys(instance) -> None:
+    """Set every folded key of `instance` from its source field (no query)."""
+    for key, source in folded_keys(type(instance)).items():
+        setattr(instance, key, fold(getattr(instance, source)))
+
+
+def keys_following(model, fields) -> set[str]:
+    """The folded keys whose source is among `fields`, which must be written with them."""
+    return {key for key, source in folded_keys(model).items() if source in fields}
+
+
+@receiver(pre_save, dispatch_uid="crm_admin.folding.fold_raw_saves")
+def _fold_raw_saves(sender, instance, raw, **kwargs):
+    # loaddata saves with raw=True, which writes attributes as they are and skips the fields'
+    # pre_save(): fixtures carry no keys, so they are folded here.
+    if raw:
+        fold_keys(instance)
+
+
+class FoldedKeys:
+    """Model mixin: a save limited to `update_fields` writes the keys of the fields it writes,
+    and constraint validation (full_clean, ModelForm) checks the keys of the values being
+    validated, so the admin shows the constraint's message instead of an IntegrityError."""
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, *keys_following(type(self), update_fields)}
+        super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None):
+        fold_keys(self)
+        if exclude:
+            # A ModelForm excludes every field it does not show, the keys among them; a key is
+            # validated whenever its source is.
+            keys = folded_keys(type(self))
+            exclude = {name for name in exclude if keys.get(name, name) in exclude}
+        super().validate_constraints(exclude=exclude)
+
+
+class FoldedKeysQuerySet(models.QuerySet):
+    """update() and bulk_update() that keep the folded keys in step with their sources."""
+
+    def update(self, **kwargs):
+        for key, source in folded_keys(self.model).items():
+            if source in kwargs and key not in kwargs:
+                value = kwargs[source]
+                if hasattr(value, "resolve_expression"):
+                    raise TypeError(
+                        f"update({source}=<expression>) cannot fold {key} in Python: "
+                        f"pass {key} too, or save the instances."
+                    )
+                kwargs[key] = fold(value)
+        return super().update(**kwargs)
+
+    update.alters_data = True
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        objs = tuple(objs)
+        keys = keys_following(self.model, fields)
+        if keys:
+            for obj in objs:
+                fold_keys(obj)
+        return super().bulk_update(objs, [*fields, *sorted(keys)], batch_size=batch_size)
+
+    bulk_update.alters_data = True

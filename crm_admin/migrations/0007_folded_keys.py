@@ -1,0 +1,115 @@
+"""Names and emails unique by a key folded in Python (crm_admin/folding.py) instead of LOWER().
+
+Existing rows get their keys here. Rows that differ under LOWER() but are the same once folded
+(say "Straße AG" and "STRASSE AG", or "Ärzte GmbH" and "ärzte gmbh" on SQLite, whose LOWER()
+folds ASCII only) cannot keep both: the migration then stops, changing nothing, and names every
+such group, so that someone who knows the data renames or merges them (merging moves contacts
+and deals, which no migration should guess). Run `migrate` again afterwards.
+"""
+
+from django.core.management.base import CommandError
+from django.db import migrations, models
+
+import crm_admin.folding
+from crm_admin.folding import fold
+
+# (model, source field, key field, old constraint, new constraint, message, plural)
+KEYS = [
+    (
+        "tag",
+        "name",
+        "name_key",
+        "crm_tag_name_ci_unique",
+        "crm_tag_name_key_unique",
+        "A tag with this name already exists.",
+        "tags",
+    ),
+    (
+        "company",
+        "name",
+        "name_key",
+        "crm_company_name_ci_unique",
+        "crm_company_name_key_unique",
+        "A company with this name already exists.",
+        "companies",
+    ),
+    (
+        "contact",
+        "email",
+        "email_key",
+        "crm_contact_email_ci_unique",
+        "crm_contact_email_key_unique",
+        "A contact with this email already exists.",
+        "contacts",
+    ),
+    (
+        "stage",
+        "name",
+        "name_key",
+        "crm_stage_name_ci_unique",
+        "crm_stage_name_key_unique",
+        "A stage with this name already exists.",
+        "pipeline stages",
+    ),
+]
+
+
+def fill_keys(apps, schema_editor):
+    connection = schema_editor.connection
+    qn = connection.ops.quote_name
+    clashes = []
+    updates = []
+    for model_name, source, key, _old, _new, _message, plural in KEYS:
+        model = apps.get_model("crm_admin", model_name)
+        rows = list(model.objects.order_by("pk").values_list("pk", source))
+        groups: dict[str, list[tuple[int, str]]] = {}
+        for pk, value in rows:
+            groups.setdefault(fold(value), []).append((pk, value))
+        for group in groups.values():
+            if len(group) > 1:
+                spelled = ", ".join(f"“{value}” (id {pk})" for pk, value in group)
+                clashes.append(f"{plural}: {spelled}")
+        table = qn(model._meta.db_table)
+        sql = f"UPDATE {table} SET {qn(key)} = %s WHERE {qn('id')} = %s"
+        updates.append((sql, [(fold(value), pk) for pk, value in rows]))
+    if clashes:
+        raise CommandError(
+            "These records are the same ignoring case once Unicode is folded (crm_admin/"
+            "folding.py), which the new unique constraints refuse:\n  "
+            + "\n  ".join(clashes)
+            + "\nRename or merge them (in the admin, before upgrading), then run migrate again. "
+            "Nothing was changed."
+        )
+    with connection.cursor() as cursor:
+        for sql, params in updates:
+            if params:
+                cursor.executemany(sql, params)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("crm_admin", "0006_board_cards_index_postgresql")]
+
+    operations = [
+        *(
+            migrations.AddField(
+                model_name=model_name,
+                name=key,
+                field=crm_admin.folding.FoldedKeyField(source=source),
+            )
+            for model_name, source, key, *_rest in KEYS
+        ),
+        migrations.RunPython(fill_keys, migrations.RunPython.noop),
+        *(
+            migrations.RemoveConstraint(model_name=model_name, name=old)
+            for model_name, _source, _key, old, *_rest in KEYS
+        ),
+        *(
+            migrations.AddConstraint(
+                model_name=model_name,
+                constraint=models.UniqueConstraint(
+                    fields=[key], name=new, violation_error_message=message
+                ),
+            )
+            for model_name, _source, key, _old, new, message, _plural in KEYS
+        ),
+    ]
