@@ -13,6 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crm_admin.models import Company, Contact, Deal
 from crm_admin.resources import ContactResource, neutralise, unneutralise
@@ -132,8 +134,22 @@ NEUTRALISED = [
     ("\tTAB", "'\tTAB"),
     ("\rCR", "'\rCR"),
     ("'=A1", "''=A1"),
+    ("-(1)-(2)", "'-(1)-(2)"),
+    ("+(1)-(2)", "'+(1)-(2)"),
+    ("+1*2", "'+1*2"),
+    ("+1/2", "'+1/2"),
+    ("+1 - 2", "'+1 - 2"),
+    ("+1--2", "'+1--2"),
+    ("-1 555 0100", "'-1 555 0100"),
+    ("+44 (20)(30) 1", "'+44 (20)(30) 1"),
+    ("-1e5", "'-1e5"),
     ("+1 555 0100", "+1 555 0100"),
     ("+44 (0)20 7946 0958", "+44 (0)20 7946 0958"),
+    ("+44 (20) 7946-0958", "+44 (20) 7946-0958"),
+    ("+1 (555) 555-0100", "+1 (555) 555-0100"),
+    ("+1-555-0100", "+1-555-0100"),
+    ("+1.555.0100", "+1.555.0100"),
+    ("+12", "+12"),
     ("-1", "-1"),
     ("-12.5", "-12.5"),
     ("'-5", "'-5"),
@@ -147,6 +163,36 @@ NEUTRALISED = [
 def test_formulas_are_neutralised_and_numbers_are_not(value, exported):
     assert neutralise(value) == exported
     assert unneutralise(exported) == value
+
+
+@given(st.text(alphabet="'=+-@()0123456789 .*/\tA", max_size=12))
+def test_unneutralise_is_the_exact_inverse_of_neutralise(text):
+    assert unneutralise(neutralise(text)) == text
+    assert neutralise(text) == text or neutralise(text) == f"'{text}"
+
+
+@pytest.mark.parametrize("file_format", ["csv", "json", "xlsx"])
+def test_arithmetic_after_a_sign_is_neutralised_in_every_export_format(tmp_path, file_format):
+    make_contact(email="sum@example.com", title="-(1)-(2)", phone="+44 (20) 7946-0958")
+    path = tmp_path / f"contacts.{file_format}"
+    call_command(
+        "crm_export",
+        "contacts",
+        "--format",
+        file_format,
+        "--output",
+        str(path),
+        stderr=StringIO(),
+    )
+    if file_format == "csv":
+        header, row = csv_rows(path.read_text(encoding="utf-8"))
+        exported = dict(zip(header, row, strict=True))
+    elif file_format == "json":
+        exported = json.loads(path.read_text(encoding="utf-8"))[0]
+    else:
+        header, row = openpyxl.load_workbook(path).active.values
+        exported = dict(zip(header, row, strict=True))
+    assert (exported["title"], exported["phone"]) == ("'-(1)-(2)", "+44 (20) 7946-0958")
 
 
 def test_xlsx_export_writes_formulas_as_text_and_numbers_as_numbers(tricky, tmp_path):

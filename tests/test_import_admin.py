@@ -3,14 +3,20 @@ confirmation, the export form and the "Export selected" action, with each permis
 
 import csv
 import io
+import os
+import tempfile
+import time
+from pathlib import Path
 
 import openpyxl
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
+from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
+from crm_admin.admin.import_export import UPLOAD_MAX_AGE, UPLOAD_SIGNER
 from crm_admin.models import Company, Contact, Deal
 from tests.factories import make_company, make_contact, make_tag, make_user
 from tests.forms import form_data
@@ -93,14 +99,19 @@ def test_the_preview_of_a_large_file_shows_totals_and_only_the_first_rows(staff_
     assert Contact.objects.filter(tags__name="VIP").count() == 3000
 
 
-def test_the_preview_lists_every_error_and_offers_no_confirmation(staff_client):
+def test_the_preview_shows_the_first_100_errors_with_the_total_and_no_confirmation(
+    staff_client,
+):
     make_contact(email="keep@example.com")
     before = snapshot()
-    preview = upload(staff_client, "bad.csv", many_contacts(600, bad_every=4))
+    preview = upload(staff_client, "bad.csv", many_contacts(6000, bad_every=4))
     html = preview.content.decode()
-    assert 'data-total="errors">150</dd>' in html
-    assert html.count("Enter a valid email address.") == 150
-    assert "<td>598</td>" in html  # the last bad row: data row 597 is row 598 of the sheet
+    assert 'data-total="errors">1,500</dd>' in html
+    assert html.count("Enter a valid email address.") == 100
+    assert "<td>398</td>" in html  # the 100th bad row: data row 397 is row 398 of the sheet
+    assert "<td>402</td>" not in html
+    assert "Showing the first 100 errors; 1,400 more are not shown." in html
+    assert len(preview.content) < 200_000
     assert 'id="import-confirm"' not in html
     assert 'id="import-form"' in html, "the user can upload a corrected file"
     assert snapshot() == before
@@ -285,3 +296,70 @@ def test_export_of_companies_sorted_by_their_contact_count(staff_client):
         response = staff_client.post(f"{url}?o={order}", {"format": FORMAT["csv"], "resource": "0"})
         assert [row[0] for row in export_rows(response)[1:]] == expected
     assert quiet.contacts.count() == 0
+
+
+# --- the confirm step's file name ------------------------------------------------------------
+
+
+EXPIRED = "This upload has expired or does not exist: upload the file again."
+
+
+def confirm_with(client, preview, **changes):
+    data = {**form_data(preview, "import-confirm"), **changes}
+    return client.post(CONFIRM, data, follow=True)
+
+
+def sent_back(response) -> bool:
+    """The confirmation was refused: back on the import page, with the form and the message."""
+    html = response.content.decode()
+    return (
+        response.redirect_chain == [(IMPORT, 302)]
+        and EXPIRED in html
+        and 'id="import-form"' in html
+    )
+
+
+def test_a_confirmation_with_a_made_up_or_forged_file_name_gets_the_import_page_back(
+    staff_client, tmp_path
+):
+    preview = upload(staff_client, "contacts.csv")
+    other = Path(tempfile.gettempdir()) / f"crm-h-other-{os.getpid()}.csv"
+    other.write_bytes((DATA / "contacts.csv").read_bytes())
+    try:
+        for name in ["no-such-upload", other.name, f"../{other.name}", str(other), ""]:
+            response = confirm_with(staff_client, preview, import_file_name=name)
+            assert sent_back(response), name
+        assert other.exists(), "another file is neither read nor removed"
+    finally:
+        other.unlink()
+    assert not Contact.objects.exists()
+
+
+def test_a_confirmation_of_an_expired_or_already_confirmed_upload_gets_the_import_page_back(
+    staff_client,
+):
+    preview = upload(staff_client, "contacts.csv")
+    name = form_data(preview, "import-confirm")["import_file_name"]
+
+    class DayOldSigner(signing.TimestampSigner):
+        def timestamp(self):
+            return signing.b62_encode(int(time.time()) - UPLOAD_MAX_AGE - 60)
+
+    expired = DayOldSigner(salt="crm_admin.import.upload").sign(UPLOAD_SIGNER.unsign(name))
+    response = confirm_with(staff_client, preview, import_file_name=expired)
+    assert sent_back(response)
+    assert not Contact.objects.exists()
+
+    confirm(staff_client, preview)
+    assert Contact.objects.count() == 4
+    again = confirm_with(staff_client, preview)  # the temporary file was removed by the first
+    assert sent_back(again)
+    assert Contact.objects.count() == 4
+
+
+def test_a_confirmation_with_an_unknown_format_gets_the_import_page_back(staff_client):
+    preview = upload(staff_client, "contacts.csv")
+    for file_format in ["abc", "7", "-1"]:
+        response = confirm_with(staff_client, preview, format=file_format)
+        assert sent_back(response), file_format
+    assert not Contact.objects.exists()

@@ -8,10 +8,12 @@ costs a lookup query per row, per foreign key and per many-to-many field:
 1. the header row is matched to the columns (ignoring case, spaces and underscores; the human
    labels such as "First name" are accepted too);
 2. existing records, companies, stages, users and tags are read into dictionaries keyed by
-   their lower-cased name or email, once per import (existing rows to update: once per batch);
+   their name or email folded as crm_admin/folding.py does for the unique constraints, once
+   per import (existing rows to update: once per batch);
 3. every row is cleaned in Python with the model fields' own validators, and checked for keys
    that appear twice in the file; no query per row;
-4. if any row has an error, nothing is written and every error names its row and column;
+4. if any row has an error, nothing is written and every error names its row and column (the
+   result keeps the first 100 errors and counts them all);
 5. otherwise the rows are written with bulk_create / bulk_update in batches, and the tag links
    with one bulk insert of through rows per batch (which django-import-export's `use_bulk`
    mode would skip).
@@ -31,11 +33,13 @@ from crm_admin.resources.files import (
     read_csv,
     unneutralise,
 )
+from crm_admin.resources.results import ERROR_LINES
 
 RESOURCES = {"companies": CompanyResource, "contacts": ContactResource, "deals": DealResource}
 
 __all__ = [
     "CSV",
+    "ERROR_LINES",
     "FORMATS",
     "PREVIEW_ROWS",
     "RESOURCES",

@@ -1,20 +1,22 @@
 """The shared machinery of the CRM resources: the import plan, row checks, results, export."""
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import batched
 
 import tablib
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, connection, connections, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from import_export import exceptions, resources
 from import_export.results import Error, RowResult
 
+from crm_admin.folding import fold
 from crm_admin.models import Tag
 from crm_admin.resources.files import (
     BATCH_SIZE,
@@ -24,10 +26,11 @@ from crm_admin.resources.files import (
     exporter,
     header_key,
     json_chunks,
+    row_numbers,
     text_out,
     xlsx_chunks,
 )
-from crm_admin.resources.results import ImportResult, PreviewRow
+from crm_admin.resources.results import ERROR_LINES, ImportResult, PreviewRow
 
 
 @dataclass(slots=True)
@@ -39,7 +42,7 @@ class Plan:
     instance: models.Model | None
     changed: list[str] = field(default_factory=list)
     related: dict[str, str] = field(default_factory=dict)  # attname -> key of a new company
-    tags: list[str] | None = None  # the lower-cased tag names to set; None leaves the tags
+    tags: list[str] | None = None  # the folded tag names to set; None leaves the tags
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,17 @@ def clean_cell(model, field_name: str, value):
     return model._meta.get_field(field_name).clean(value, None)
 
 
+def import_lock_key(model: type[models.Model]) -> int:
+    """The PostgreSQL advisory lock key of `model`'s imports: a signed 64-bit number derived
+    from the model's label, the same in every process (unlike Python's hash())."""
+    digest = hashlib.blake2b(f"crm import {model._meta.label}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def parse_timestamp(text: str) -> datetime:
+    """An import cell as an aware timestamp (naive ones in TIME_ZONE, a date alone at
+    midnight); ValidationError for text that is no timestamp, no real date, or outside what
+    the database can store once in UTC."""
     try:
         parsed = parse_datetime(text)
         if parsed is None and (day := parse_date(text)) is not None:
@@ -72,7 +85,15 @@ def parse_timestamp(text: str) -> datetime:
         raise ValidationError(
             _("“%s” is not an ISO 8601 timestamp, such as 2025-03-31T14:30:00+02:00.") % text
         )
-    return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+    parsed = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+    try:
+        # The database stores UTC: 9999-12-31T23:59:59-05:00 is in the year 10000 there.
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            _("“%s” is outside the dates that can be stored (the years 1 to 9999 in UTC).") % text
+        ) from None
+    return parsed
 
 
 class CrmResource(resources.ModelResource):
@@ -120,11 +141,41 @@ class CrmResource(resources.ModelResource):
 
         Called by import_data(), which wraps it in a transaction rolled back on errors. Extra
         keyword arguments: `progress(phase, done, total)`, `preview_rows` (how many rows the
-        result keeps for display) and django-import-export's `retain_instance_in_row_result`
-        (keep every written instance, for the admin history).
+        result keeps for display), `error_lines` (how many errors it keeps, None for all; it
+        counts every one) and django-import-export's `retain_instance_in_row_result` (keep
+        every written instance, for the admin history).
+
+        An import that writes holds the model's import lock (see `lock_import`) from before
+        the first row is read until its transaction ends, so two imports of one model run one
+        after the other and the second matches its rows against what the first wrote. A dry
+        run (the admin's preview) does not lock.
         """
+        if dry_run:
+            return self._check_and_write(dataset, dry_run, raise_errors, **kwargs)
+        # Joins import_data()'s transaction; starts one when the caller asked for none, since
+        # the lock lasts only as long as a transaction.
+        with transaction.atomic(using=self.get_db_connection_name(), savepoint=False):
+            self.lock_import()
+            return self._check_and_write(dataset, dry_run, raise_errors, **kwargs)
+
+    def lock_import(self) -> None:
+        """Wait for and take the lock that serialises the imports of this resource's model,
+        held until the current transaction ends.
+
+        PostgreSQL: a transaction-scoped advisory lock keyed by the model (one query, which
+        waits while another import of the model holds it). SQLite: no query, the transaction
+        began IMMEDIATE (settings.py) and so already holds the database's only write lock.
+        """
+        using = self.get_db_connection_name()
+        if connections[using].vendor != "postgresql":
+            return
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [import_lock_key(self._meta.model)])
+
+    def _check_and_write(self, dataset, dry_run, raise_errors, **kwargs):
         result = ImportResult()
         result.file_name = kwargs.get("file_name")
+        result.error_limit = kwargs.get("error_lines", ERROR_LINES)
         progress = kwargs.get("progress") or (lambda phase, done, total: None)
         preview_limit = kwargs.get("preview_rows", PREVIEW_ROWS)
         positions = self._match_header(dataset.headers or [], result)
@@ -133,7 +184,7 @@ class CrmResource(resources.ModelResource):
         result.diff_headers = list(positions)
         rows = (
             (number, {name: cell_text(values[index]) for name, index in positions.items()})
-            for number, values in enumerate(dataset, 2)
+            for number, values in zip(row_numbers(dataset), dataset, strict=False)
         )
         self.prefetch()
 
@@ -154,8 +205,8 @@ class CrmResource(resources.ModelResource):
                     result.preview_rows.append(PreviewRow(number, plan.import_type, cells, changed))
                 if plan.import_type != RowResult.IMPORT_TYPE_SKIP:
                     plans.append(plan)
-            progress("checking", batch[-1][0] - 1, len(dataset))
-        result.totals[RowResult.IMPORT_TYPE_INVALID] = len(result.invalid_rows)
+            progress("checking", result.total_rows, len(dataset))
+        result.totals[RowResult.IMPORT_TYPE_INVALID] = result.invalid_count
         result.related_created = self.related_created()
         if result.invalid_rows:
             if raise_errors:
@@ -294,28 +345,28 @@ class CrmResource(resources.ModelResource):
                 self.new_tags.setdefault(key, name)
 
     def _load_tags(self) -> None:
-        self.tags = {name.lower(): pk for pk, name in Tag.objects.values_list("pk", "name")}
+        self.tags = {key: pk for pk, key in Tag.objects.values_list("pk", "name_key")}
         self.tag_keys = {pk: key for key, pk in self.tags.items()}
         self.new_tags: dict[str, str] = {}
 
     def clean_tags(self, text: str) -> dict[str, str]:
-        """Comma-separated tag names -> {lower-cased name: name as first written}."""
+        """Comma-separated tag names -> {folded name: name as first written}."""
         tags: dict[str, str] = {}
         for name in text.split(","):
             name = name.strip()
             if name:
-                tags.setdefault(clean_cell(Tag, "name", name).lower(), name)
+                tags.setdefault(fold(clean_cell(Tag, "name", name)), name)
         return tags
 
     def _create_missing(self, model, names: dict[str, str], known: dict[str, int]) -> None:
-        """Create the companies or tags in `names` (lower-cased -> spelling) and refresh
-        `known` (lower-cased name -> id). One INSERT per 2,000 names and one read of the
-        names; a name someone added meanwhile is found, not duplicated."""
+        """Create the companies or tags in `names` (folded name -> spelling) and refresh
+        `known` (folded name -> id). One INSERT per 2,000 names and one read of the keys;
+        a name someone added meanwhile is found, not duplicated."""
         if not names:
             return
         for chunk in batched(names.values(), BATCH_SIZE):
             model.objects.bulk_create([model(name=name) for name in chunk], ignore_conflicts=True)
-        known.update((name.lower(), pk) for pk, name in model.objects.values_list("pk", "name"))
+        known.update((key, pk) for pk, key in model.objects.values_list("pk", "name_key"))
 
     def _write_rows(self, plans: list[Plan], progress: Callable[[int], None]) -> None:
         """bulk_create the new instances and bulk_update the changed ones, by batches."""

@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy
 from import_export.results import RowResult
 
+from crm_admin.folding import fold
 from crm_admin.models import Company
 from crm_admin.resources.base import Column, CrmResource, Plan, clean_cell
 
@@ -24,7 +25,6 @@ class CompanyResource(CrmResource):
     class Meta:
         model = Company
         fields = tuple(column.name for column in COMPANY_COLUMNS)
-        import_id_fields = ("name",)
 
     def clean_website(self, text: str) -> str:
         # Like the admin form: an address typed without a scheme is taken as https.
@@ -33,14 +33,14 @@ class CompanyResource(CrmResource):
         return clean_cell(Company, "website", text)
 
     def prefetch(self):
-        self.ids = {name.lower(): pk for pk, name in Company.objects.values_list("pk", "name")}
+        self.ids = {key: pk for pk, key in Company.objects.values_list("pk", "name_key")}
 
     def prefetch_batch(self, rows):
-        pks = [self.ids[raw["name"].lower()] for raw in rows if raw["name"].lower() in self.ids]
-        self.existing = {c.name.lower(): c for c in Company.objects.filter(pk__in=pks)}
+        pks = [self.ids[key] for raw in rows if (key := fold(raw["name"])) in self.ids]
+        self.existing = {c.name_key: c for c in Company.objects.filter(pk__in=pks)}
 
     def plan_row(self, number, cleaned):
-        key = cleaned["name"].lower()
+        key = fold(cleaned["name"])
         existing = self.existing.get(key)
         if existing is None:
             plan = Plan(number, RowResult.IMPORT_TYPE_NEW, Company(**cleaned))

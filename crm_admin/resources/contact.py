@@ -5,7 +5,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export.results import RowResult
 
-from crm_admin.models import Company, Contact, Tag
+from crm_admin.folding import fold
+from crm_admin.models import Company, Contact, Tag, latest_contact
 from crm_admin.resources.base import Column, CrmResource, Plan, clean_cell, parse_timestamp
 from crm_admin.resources.files import UNSET
 
@@ -35,7 +36,6 @@ class ContactResource(CrmResource):
     class Meta:
         model = Contact
         fields = tuple(column.name for column in CONTACT_COLUMNS)
-        import_id_fields = ("email",)
 
     def clean_status(self, text):
         """The status's code or label, in any case; empty keeps it (a new contact: New)."""
@@ -61,20 +61,18 @@ class ContactResource(CrmResource):
             for value, label in Contact.Status.choices
             for key in (value, str(label).lower())
         }
-        self.ids = {email.lower(): pk for pk, email in Contact.objects.values_list("pk", "email")}
-        self.companies = {
-            name.lower(): pk for pk, name in Company.objects.values_list("pk", "name")
-        }
+        self.ids = {key: pk for pk, key in Contact.objects.values_list("pk", "email_key")}
+        self.companies = {key: pk for pk, key in Company.objects.values_list("pk", "name_key")}
         self.new_companies: dict[str, str] = {}
         self._load_tags()
 
     def prefetch_batch(self, rows):
-        pks = [self.ids[key] for raw in rows if (key := raw["email"].lower()) in self.ids]
-        self.existing = {c.email.lower(): c for c in Contact.objects.filter(pk__in=pks)}
+        pks = [self.ids[key] for raw in rows if (key := fold(raw["email"])) in self.ids]
+        self.existing = {c.email_key: c for c in Contact.objects.filter(pk__in=pks)}
         self.current_tags = self._current_tags(pks) if pks else {}
 
     def plan_row(self, number, cleaned):
-        key = cleaned["email"].lower()
+        key = fold(cleaned["email"])
         values = {
             name: value
             for name, value in cleaned.items()
@@ -83,7 +81,7 @@ class ContactResource(CrmResource):
         related = {}
         if "company" in cleaned:
             company = cleaned["company"]
-            company_key = company.lower() if company else None
+            company_key = fold(company) if company else None
             if company_key and company_key not in self.companies:
                 self.new_companies.setdefault(company_key, company)
                 related["company_id"] = company_key
@@ -93,10 +91,18 @@ class ContactResource(CrmResource):
         if existing is None:
             plan = Plan(number, RowResult.IMPORT_TYPE_NEW, Contact(**values))
         else:
+            contacted_at = values.pop("last_contacted_at", None)
             plan = self._updated(existing, values, number)
             if related:
                 plan.import_type = RowResult.IMPORT_TYPE_UPDATE
                 plan.changed.append("company_id")
+            # The rule a note obeys: an older file (or an empty cell) does not undo a contact
+            # recorded since it was exported.
+            latest = latest_contact(existing.last_contacted_at, contacted_at)
+            if latest != existing.last_contacted_at:
+                existing.last_contacted_at = latest
+                plan.import_type = RowResult.IMPORT_TYPE_UPDATE
+                plan.changed.append("last_contacted_at")
         plan.related = related
         self._tags_plan(plan, cleaned, self.current_tags.get(getattr(existing, "pk", None), set()))
         return plan, ("email", key), "email"

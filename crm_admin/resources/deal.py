@@ -1,19 +1,21 @@
 """Deals, matched by id when given, else by title and contact email."""
 
 import re
+from contextlib import suppress
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from import_export.fields import Field
 from import_export.results import RowResult
 
+from crm_admin.folding import fold
 from crm_admin.formats import parse_id
 from crm_admin.models import Contact, Deal, Stage, Tag
 from crm_admin.resources.base import Column, CrmResource, Plan, RowError, clean_cell
-from crm_admin.resources.files import UNSET
+from crm_admin.resources.files import UNSET, NumberCell
 
 DEAL_COLUMNS = (
     Column("id", "id"),
@@ -40,12 +42,9 @@ class DealResource(CrmResource):
     )
     has_tags = True
 
-    contact_email = Field(attribute="contact__email", column_name="contact_email")
-
     class Meta:
         model = Deal
         fields = tuple(column.name for column in DEAL_COLUMNS)
-        import_id_fields = ("id",)
 
     def clean_id(self, text):
         if not text:
@@ -58,7 +57,7 @@ class DealResource(CrmResource):
     def clean_contact_email(self, text):
         if not text:
             raise ValidationError(_("Give the email of the deal's contact."))
-        pk = self.contacts.get(text.lower())
+        pk = self.contacts.get(fold(text))
         if pk is None:
             raise ValidationError(
                 _("No contact has the email “%s”: import or add the contact first.") % text
@@ -66,8 +65,13 @@ class DealResource(CrmResource):
         return pk
 
     def clean_amount(self, text):
+        """Digits with a decimal point; a number an XLSX cell holds is rounded to cents (half
+        up), as the spreadsheet shows money, while text typed with more decimals is refused."""
         if not text:
             return None
+        if isinstance(text, NumberCell):
+            with suppress(InvalidOperation):
+                text = str(Decimal(text).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
         try:
             return clean_cell(Deal, "amount", text)
         except ValidationError:
@@ -81,7 +85,7 @@ class DealResource(CrmResource):
     def clean_stage(self, text):
         if not text:
             raise ValidationError(_("Give the deal's pipeline stage."))
-        stage = self.stages.get(text.lower())
+        stage = self.stages.get(fold(text))
         if stage is None:
             names = ", ".join(s.name for s in self.stages.values())
             raise ValidationError(
@@ -91,12 +95,14 @@ class DealResource(CrmResource):
         return stage
 
     def clean_probability(self, text):
+        """0 to 100, with or without a trailing %; an XLSX cell formatted as a percentage
+        (Excel stores 50% as 0.5) arrives as "50%" (files.read_xlsx)."""
         return clean_cell(Deal, "probability", text.removesuffix("%").strip()) if text else UNSET
 
     def clean_owner(self, text):
         if not text:
             return None
-        found = self.users.get(text.lower())
+        found = self.users.get(fold(text))
         if found is None:
             raise ValidationError(_("No user has the username or email “%s”.") % text)
         if found == "ambiguous":
@@ -104,16 +110,14 @@ class DealResource(CrmResource):
         return found
 
     def prefetch(self):
-        self.contacts = {
-            email.lower(): pk for pk, email in Contact.objects.values_list("pk", "email")
-        }
-        self.stages = {stage.name.lower(): stage for stage in Stage.objects.all()}
+        self.contacts = {key: pk for pk, key in Contact.objects.values_list("pk", "email_key")}
+        self.stages = {stage.name_key: stage for stage in Stage.objects.all()}
         users: dict[str, object] = {}
         for pk, username, email in get_user_model().objects.values_list("pk", "username", "email"):
             if email:
-                key = email.lower()
+                key = fold(email)
                 users[key] = "ambiguous" if users.get(key, pk) != pk else pk
-            users[username.lower()] = pk
+            users[fold(username)] = pk
         self.users = users
         self._load_tags()
 
@@ -122,14 +126,14 @@ class DealResource(CrmResource):
         contacts = {
             pk
             for raw in rows
-            if not raw.get("id") and (pk := self.contacts.get(raw["contact_email"].lower()))
+            if not raw.get("id") and (pk := self.contacts.get(fold(raw["contact_email"])))
         }
         found = Deal.objects.filter(models.Q(pk__in=ids) | models.Q(contact_id__in=contacts))
         self.by_id: dict[int, Deal] = {}
         self.by_title: dict[tuple[str, int], list[Deal]] = {}
         for deal in found:
             self.by_id[deal.pk] = deal
-            self.by_title.setdefault((deal.title.lower(), deal.contact_id), []).append(deal)
+            self.by_title.setdefault((fold(deal.title), deal.contact_id), []).append(deal)
         self.current_tags = self._current_tags(list(self.by_id)) if self.by_id else {}
 
     def plan_row(self, number, cleaned):
@@ -152,7 +156,7 @@ class DealResource(CrmResource):
                     % cleaned["id"],
                 )
         else:
-            matches = self.by_title.get((cleaned["title"].lower(), values["contact_id"]), [])
+            matches = self.by_title.get((fold(cleaned["title"]), values["contact_id"]), [])
             if len(matches) > 1:
                 raise RowError(
                     "title",
@@ -162,13 +166,13 @@ class DealResource(CrmResource):
             existing = matches[0] if matches else None
         if existing is None:
             plan = Plan(number, RowResult.IMPORT_TYPE_NEW, Deal(**values))
-            identity = ("new", cleaned["title"].lower(), values["contact_id"])
+            identity = ("new", fold(cleaned["title"]), values["contact_id"])
         else:
             plan = self._updated(existing, values, number)
             identity = ("id", existing.pk)
         deal = plan.instance
         deal.stage = stage  # the cached stage, so that apply_stage_outcome() runs no query
-        before = {"closed_at": deal.closed_at, "probability": deal.probability}
+        before = {name: getattr(deal, name) for name in Deal.STAGE_RULE_FIELDS}
         deal.apply_stage_outcome()
         for name, value in before.items():
             if existing is not None and getattr(deal, name) != value and name not in plan.changed:

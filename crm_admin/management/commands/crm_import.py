@@ -1,4 +1,5 @@
-"""`manage.py crm_import {companies,contacts,deals} FILE [--dry-run]`: all rows or none."""
+"""`manage.py crm_import {companies,contacts,deals} FILE [--dry-run] [--all-errors]`: all rows
+or none."""
 
 import argparse
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm_admin.resources import FORMATS, RESOURCES, ImportFileError
+from crm_admin.resources import ERROR_LINES, FORMATS, RESOURCES, ImportFileError
 
 
 class Progress:
@@ -50,6 +51,11 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Check every row, write nothing."
         )
         parser.add_argument(
+            "--all-errors",
+            action="store_true",
+            help=f"List every error (default: the first {ERROR_LINES}, and how many more).",
+        )
+        parser.add_argument(
             "--format",
             dest="file_format",
             choices=sorted(FORMATS),
@@ -62,7 +68,7 @@ class Command(BaseCommand):
             help="Show a progress bar on stderr (default: when stderr is a terminal).",
         )
 
-    def handle(self, *args, model, file, dry_run, file_format, progress, **options):
+    def handle(self, *args, model, file, dry_run, all_errors, file_format, progress, **options):
         path = Path(file)
         if file_format is None:
             extension = path.suffix.lower().lstrip(".")
@@ -88,6 +94,7 @@ class Command(BaseCommand):
             file_name=path.name,
             progress=bar,
             preview_rows=0,
+            error_lines=None if all_errors else ERROR_LINES,
         )
         bar.close()
 
@@ -96,12 +103,15 @@ class Command(BaseCommand):
         lines = result.error_lines()
         for line in lines:
             self.stderr.write(str(line))
+        if result.errors_hidden:
+            self.stderr.write(f"… and {result.errors_hidden:,} more (--all-errors lists them all).")
         if lines:
             self.stdout.write(
                 f"{model}: {result.total_rows:,} rows checked, {result.errors:,} with errors."
             )
-            noun = "error" if len(lines) == 1 else "errors"
-            raise CommandError(f"{len(lines):,} {noun}: nothing was imported.")
+            total = len(lines) + result.errors_hidden
+            noun = "error" if total == 1 else "errors"
+            raise CommandError(f"{total:,} {noun}: nothing was imported.")
         to = "to be " if dry_run else ""
         self.stdout.write(
             f"{model}: {result.total_rows:,} rows: {result.created:,} {to}created, "
