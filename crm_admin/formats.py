@@ -1,11 +1,18 @@
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 
-def format_money(value: Decimal) -> str:
-    """An amount with thousands separators and the configured currency, e.g. "USD 12,500.00"."""
-    return f"{settings.CRM_CURRENCY} {value:,.2f}"
+def format_money(value: Decimal | None, *, currency: bool = True) -> str:
+    """An amount with thousands separators and the configured currency, e.g. "USD 12,500.00"
+    ("12,500.00" with `currency=False`, where a column header already names it); "-" for
+    None, a deal without an amount. Every screen shows money through this function."""
+    if value is None:
+        return "-"
+    text = f"{value:,.2f}"
+    return f"{settings.CRM_CURRENCY} {text}" if currency else text
 
 
 # The largest id a 64-bit primary key holds; longer digit strings would overflow the database.
@@ -19,3 +26,15 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID else None
+
+
+def is_storable_moment(value: datetime) -> bool:
+    """Whether the database can store `value` (naive means in TIME_ZONE): it must stay within
+    the years 1 to 9999 once in UTC, which 9999-12-31 23:59 in New York does not."""
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True

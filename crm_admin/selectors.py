@@ -1,22 +1,77 @@
 """Reads shared by the dashboard and the pipeline board: aggregates computed by the database.
 
 No function here loops over deals in Python; each docstring says how many queries it runs.
-Money sums are Decimals rounded to cents (SQLite sums decimals as floats; the true values have
-two decimal places, so rounding to cents gives the exact figure on both databases).
+Money sums are exact Decimals on both databases (ExactSum).
+
+On PostgreSQL the figures over every deal or contact (the board's columns, the open pipeline,
+the forecast, the follow-ups due) read running totals that triggers keep on each write
+(migration 0009: crm_deal_totals per stage and expected close date, crm_contact_contacted_days
+per day of last contact), a few thousand rows instead of a million; SQLite sums the rows.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+    When,
+)
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from crm_admin.models import Contact, Deal, Stage
 
 CENTS = Decimal("0.01")
-FOLLOW_UP_DAYS = 30
 WIN_RATE_DAYS = 90
+
+
+class ExactSum(Sum):
+    """SUM of a non-negative amount with two decimal places, exact to the cent on every database.
+
+    PostgreSQL sums numeric exactly. SQLite stores and sums decimals as doubles, which drop cents
+    once a total passes 15 significant digits (999 x 9,999,999,999.99 + 0.02 comes out .21, not
+    .03). There each row becomes integer cents (exact: a row has at most 14 significant digits)
+    and the cents are summed in two integer parts joined as text, so that no total overflows
+    SQLite's 64-bit integers. The value reads back as a Decimal (None when no row is summed).
+    """
+
+    # Not a DecimalField: Django's SQLite converter would turn the digits back into a float.
+    output_field = CharField()
+    _PART = 10**9
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        value = self.get_source_expressions()[0]
+        if self.filter is not None:
+            value = Case(When(self.filter, then=value))
+        sql, params = compiler.compile(value)
+        cents = f"CAST(ROUND(({sql}) * 100) AS INTEGER)"
+        high, low = f"SUM({cents} / {self._PART})", f"SUM({cents} %% {self._PART})"
+        # high + carry, then the low part's last nine digits, zero-padded: the sum in cents.
+        joined = (
+            f"CAST({high} + {low} / {self._PART} AS TEXT)"
+            f" || SUBSTR('000000000' || ({low} %% {self._PART}), -9)"
+        )
+        return joined, (*params, *params, *params)
+
+    def convert_value(self, value, expression, connection):
+        if value is None:
+            return None
+        if connection.vendor == "sqlite":
+            return Decimal(value).scaleb(-2)
+        return Decimal(value)
+
 
 # amount x probability keeps two decimal places; dividing by 100 happens in Python.
 _AMOUNT_TIMES_PROBABILITY = ExpressionWrapper(
@@ -25,11 +80,21 @@ _AMOUNT_TIMES_PROBABILITY = ExpressionWrapper(
 _OPEN = Q(stage__outcome=Stage.Outcome.OPEN)
 
 
-def money(value) -> Decimal:
-    """A sum from the database as an exact Decimal in cents (None counts as zero)."""
-    if value is None:
-        return Decimal("0.00")
-    return Decimal(str(round(value, 2))).quantize(CENTS, rounding=ROUND_HALF_UP)
+def _keeps_running_totals() -> bool:
+    """Whether the database keeps migration 0009's running totals (PostgreSQL's triggers)."""
+    return connection.vendor == "postgresql"
+
+
+def _is_every_deal(deals: QuerySet[Deal]) -> bool:
+    """Whether `deals` is every deal (no filter, slice or set operation): what the running
+    totals sum. The unfiltered board is; a filtered or searched one is not."""
+    query = deals.query
+    return deals.model is Deal and not query.where and not query.is_sliced and not query.combinator
+
+
+def money(value: Decimal | int | None) -> Decimal:
+    """An exact amount (an ExactSum's value, or 0) with two decimal places; None counts as zero."""
+    return Decimal(value or 0).quantize(CENTS)
 
 
 def weighted(amount_times_probability) -> Decimal:
@@ -47,6 +112,12 @@ def _aware_midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
 
+def current_month_start(*, now: datetime | None = None) -> datetime:
+    """Midnight of the first day of `now`'s month in the current time zone: where "this month"
+    begins for "won this month" and the dashboard's link to those deals. No query."""
+    return _aware_midnight(month_start(timezone.localdate(now or timezone.now())))
+
+
 @dataclass(frozen=True)
 class PipelineFigures:
     open_value: Decimal
@@ -55,12 +126,40 @@ class PipelineFigures:
     won_this_month_value: Decimal
     win_rate: float | None  # None when nothing closed in the window
     closed_in_window: int
-    follow_ups_due: int
 
 
-def contacts_due_follow_up(*, now: datetime | None = None) -> QuerySet[Contact]:
-    """Contacts not contacted for FOLLOW_UP_DAYS days, or never: the "30d" list filter's rows."""
-    return Contact.objects.not_contacted_for(days=FOLLOW_UP_DAYS, now=now)
+def contacts_due_follow_up(
+    *, contacts: QuerySet[Contact] | None = None, now: datetime | None = None
+) -> QuerySet[Contact]:
+    """`contacts` (all by default) not contacted for settings.CRM_FOLLOW_UP_DAYS days, or never:
+    the dashboard's follow-ups and the contact list's "due" filter. Lazy: one query when read
+    (a count is served by the `last_contacted_at` index)."""
+    contacts = Contact.objects.all() if contacts is None else contacts
+    return contacts.not_contacted_for(days=settings.CRM_FOLLOW_UP_DAYS, now=now)
+
+
+def contacts_due_follow_up_count(*, now: datetime | None = None) -> int:
+    """How many contacts contacts_due_follow_up() holds, exactly; one query.
+
+    On PostgreSQL: the running count of contacts per UTC day of their last contact (and never)
+    before the cutoff's day, plus the contacts of that day up to the cutoff itself (a range of
+    the `last_contacted_at` index). Elsewhere it counts the rows.
+    """
+    now = now or timezone.now()
+    if not _keeps_running_totals():
+        return contacts_due_follow_up(now=now).count()
+    cutoff = now - timedelta(days=settings.CRM_FOLLOW_UP_DAYS)
+    cutoff_day = cutoff.astimezone(UTC).date()
+    day_start = datetime.combine(cutoff_day, time.min, tzinfo=UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT coalesce(sum(contacts), 0) FROM crm_contact_contacted_days"
+            "        WHERE day IS NULL OR day < %s)"
+            " + (SELECT count(*) FROM crm_admin_contact"
+            "    WHERE last_contacted_at >= %s AND last_contacted_at < %s)",
+            [cutoff_day, day_start, cutoff],
+        )
+        return int(cursor.fetchone()[0])
 
 
 @dataclass(frozen=True)
@@ -74,21 +173,34 @@ class StagePipeline:
         return weighted(self.amount_x_probability)
 
 
+def _running_total(measure: str) -> RawSQL:
+    """A stage's sum of one crm_deal_totals measure, as an annotation on stages."""
+    return RawSQL(
+        f"SELECT sum({measure}) FROM crm_deal_totals WHERE stage_id = crm_admin_stage.id",
+        (),
+        output_field=DecimalField(),
+    )
+
+
 def pipeline_value_by_stage() -> list[StagePipeline]:
-    """Open stages in pipeline order with their deals' value and weighted value; one query."""
-    stages = (
-        Stage.objects.filter(outcome=Stage.Outcome.OPEN)
-        .annotate(
-            value=Sum("deals__amount"),
-            amount_x_probability=Sum(
+    """Open stages in pipeline order with their deals' value and weighted value; one query
+    (on PostgreSQL over the running totals, elsewhere over the open deals)."""
+    stages = Stage.objects.filter(outcome=Stage.Outcome.OPEN).order_by("order", "id")
+    if _keeps_running_totals():
+        stages = stages.annotate(
+            value=_running_total("amount"),
+            amount_x_probability=_running_total("amount_x_probability"),
+        )
+    else:
+        stages = stages.annotate(
+            value=ExactSum("deals__amount"),
+            amount_x_probability=ExactSum(
                 ExpressionWrapper(
                     F("deals__amount") * F("deals__probability"),
                     output_field=DecimalField(max_digits=20, decimal_places=2),
                 )
             ),
         )
-        .order_by("order", "id")
-    )
     return [
         StagePipeline(stage, money(stage.value), money(stage.amount_x_probability))
         for stage in stages
@@ -98,33 +210,27 @@ def pipeline_value_by_stage() -> list[StagePipeline]:
 def pipeline_figures(
     *, now: datetime | None = None, by_stage: list[StagePipeline] | None = None
 ) -> PipelineFigures:
-    """The dashboard's headline figures. Four queries at most, none reading every deal twice:
-    the open pipeline comes from `by_stage` (pipeline_value_by_stage(), run here if not
-    given); won and lost deals are read through the `closed_at` index; follow-ups are two
-    index counts (never contacted, contacted before the cut-off).
+    """The dashboard's deal figures. Two queries at most, none reading every deal twice: the
+    open pipeline comes from `by_stage` (pipeline_value_by_stage(), run here if not given);
+    won and lost deals are read through the `closed_at` index.
 
-    "Won this month" and the win rate go by `closed_at` (the month in the current time zone;
-    the last 90 days).
+    "Won this month" and the win rate go by `closed_at` (from current_month_start(); the last
+    90 days). Follow-ups are contacts, not deals: contacts_due_follow_up().
     """
     now = now or timezone.now()
     by_stage = pipeline_value_by_stage() if by_stage is None else by_stage
-    this_month = _aware_midnight(month_start(timezone.localdate(now)))
+    this_month = current_month_start(now=now)
     window_start = now - timedelta(days=WIN_RATE_DAYS)
     won = Q(stage__outcome=Stage.Outcome.WON)
     lost = Q(stage__outcome=Stage.Outcome.LOST)
     won_month = won & Q(closed_at__gte=this_month)
     closed = Deal.objects.filter(closed_at__gte=min(this_month, window_start)).aggregate(
         won_month_count=Count("pk", filter=won_month),
-        won_month_value=Sum("amount", filter=won_month),
+        won_month_value=ExactSum("amount", filter=won_month),
         won_window=Count("pk", filter=won & Q(closed_at__gte=window_start)),
         lost_window=Count("pk", filter=lost & Q(closed_at__gte=window_start)),
     )
     closed_count = closed["won_window"] + closed["lost_window"]
-    cutoff = now - timedelta(days=FOLLOW_UP_DAYS)
-    follow_ups = (
-        Contact.objects.filter(last_contacted_at__isnull=True).count()
-        + Contact.objects.filter(last_contacted_at__lt=cutoff).count()
-    )
     return PipelineFigures(
         open_value=sum((row.value for row in by_stage), Decimal("0.00")),
         weighted_forecast=weighted(sum(row.amount_x_probability for row in by_stage)),
@@ -132,7 +238,6 @@ def pipeline_figures(
         won_this_month_value=money(closed["won_month_value"]),
         win_rate=closed["won_window"] / closed_count if closed_count else None,
         closed_in_window=closed_count,
-        follow_ups_due=follow_ups,
     )
 
 
@@ -140,13 +245,16 @@ def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tup
     """Weighted value of open deals by expected close month, this month and the next
     `months - 1`; months without deals count zero.
 
-    One query: a conditional sum per month over the `expected_close_date` index range (no
-    month truncation, which SQLite would run as a Python function on every row).
+    One query: a conditional sum per month over a range of expected close dates (no month
+    truncation, which SQLite would run as a Python function on every row): of the running
+    totals' open stages on PostgreSQL, of the open deals elsewhere.
     """
     today = today or timezone.localdate()
     starts = [month_start(today, i) for i in range(months + 1)]
+    if _keeps_running_totals():
+        return _forecast_from_running_totals(starts)
     sums = {
-        f"m{i}": Sum(
+        f"m{i}": ExactSum(
             _AMOUNT_TIMES_PROBABILITY,
             filter=Q(expected_close_date__gte=starts[i], expected_close_date__lt=starts[i + 1]),
         )
@@ -156,6 +264,25 @@ def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tup
         _OPEN, expected_close_date__gte=starts[0], expected_close_date__lt=starts[-1]
     ).aggregate(**sums)
     return [(starts[i], weighted(row[f"m{i}"])) for i in range(months)]
+
+
+def _forecast_from_running_totals(starts: list[date]) -> list[tuple[date, Decimal]]:
+    months = len(starts) - 1
+    sums = ", ".join(
+        "sum(amount_x_probability) FILTER"
+        " (WHERE expected_close_date >= %s AND expected_close_date < %s)"
+        for _ in range(months)
+    )
+    params = [bound for i in range(months) for bound in (starts[i], starts[i + 1])]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {sums} FROM crm_deal_totals"
+            " WHERE stage_id IN (SELECT id FROM crm_admin_stage WHERE outcome = %s)"
+            " AND expected_close_date >= %s AND expected_close_date < %s",
+            [*params, Stage.Outcome.OPEN.value, starts[0], starts[-1]],
+        )
+        row = cursor.fetchone()
+    return [(starts[i], weighted(row[i])) for i in range(months)]
 
 
 def won_lost_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, int, int]]:
@@ -211,11 +338,25 @@ class BoardColumn:
 
 
 def board_totals(deals: QuerySet[Deal]) -> dict[int, tuple[int, Decimal, Decimal]]:
-    """{stage id: (count, value, weighted value)} for `deals`; one grouped query."""
+    """{stage id: (count, value, weighted value)} for `deals`; one grouped query. Every deal
+    (the unfiltered board) on PostgreSQL reads the running totals, other selections their rows.
+    """
+    if _keeps_running_totals() and _is_every_deal(deals):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT stage_id, sum(deals), sum(amount), sum(amount_x_probability)"
+                " FROM crm_deal_totals GROUP BY stage_id HAVING sum(deals) <> 0"
+            )
+            return {
+                stage_id: (int(count), money(value), weighted(amount_x_probability))
+                for stage_id, count, value, amount_x_probability in cursor.fetchall()
+            }
     rows = (
         deals.order_by()
         .values("stage")
-        .annotate(n=Count("pk"), value=Sum("amount"), weighted=Sum(_AMOUNT_TIMES_PROBABILITY))
+        .annotate(
+            n=Count("pk"), value=ExactSum("amount"), weighted=ExactSum(_AMOUNT_TIMES_PROBABILITY)
+        )
     )
     return {
         row["stage"]: (row["n"], money(row["value"]), weighted(row["weighted"])) for row in rows
@@ -240,3 +381,9 @@ def pipeline_board(deals: QuerySet[Deal], *, cards_per_stage: int = 50) -> list[
         stage_cards = list(cards.filter(stage=stage)[:cards_per_stage])
         columns.append(BoardColumn(stage, count, value, weighted_value, stage_cards))
     return columns
+
+
+def active_staff() -> QuerySet:
+    """Active staff users by username: who may own a deal (the owner filter's and the assign
+    action's choices). One query when evaluated."""
+    return get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")

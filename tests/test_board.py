@@ -169,3 +169,29 @@ def test_move_with_broken_board_filters_is_refused_before_moving(staff_client):
     assert "filters are not valid" in response.json()["error"]
     deal.refresh_from_db()
     assert deal.stage.name == "Prospecting"
+
+
+def move_queries(client, deal, stage_name) -> int:
+    target = stage(stage_name).pk
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            move_url(deal) + "?owner=mine",
+            {"stage": target},
+            headers={"Accept": "application/json"},
+        )
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_a_move_runs_a_fixed_small_number_of_queries(staff_client, admin_user):
+    deal = make_deal(owner=admin_user)
+    move_queries(staff_client, deal, "Negotiation")  # warms the per-process caches
+    small = move_queries(staff_client, deal, "Closed-Won")
+    contact = make_contact()
+    Deal.objects.bulk_create(
+        Deal(title=f"D{i}", contact=contact, stage=stage("Negotiation"), owner=admin_user)
+        for i in range(300)
+    )
+    # Session, user, deal, stage, the owner and stage filters' choices, the move (savepoint,
+    # history, update, release), the column totals and the stage ids: no page, no COUNT(*).
+    assert move_queries(staff_client, deal, "Closed-Lost") == small == 12

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm_admin import selectors
 from crm_admin.models import Deal
-from tests.factories import make_contact, make_deal, stage
+from tests.factories import make_contact, make_deal, make_user, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,8 @@ def test_headline_figures_match_hand_computed_values(pipeline):
     assert figures.won_this_month_value == Decimal("4000.00")
     assert figures.win_rate == pytest.approx(2 / 3)  # 2 won, 1 lost in 90 days
     assert figures.closed_in_window == 3
-    assert figures.follow_ups_due == 9 + 1  # nine never-contacted deal contacts, one stale
+    # Nine never-contacted deal contacts, one stale.
+    assert selectors.contacts_due_follow_up(now=NOW).count() == 9 + 1
 
 
 def test_pipeline_value_by_stage_in_stage_order(pipeline):
@@ -118,7 +119,7 @@ def test_dashboard_page_shows_figures_and_links(staff_client, admin_user, pipeli
     assert "USD 4,211.55" in page  # open pipeline including "Mine soon"
     assert "Mine soon" in page
     assert "?owner=mine&amp;status=open&amp;o=8" in page
-    assert "?last_contacted=30d" in page
+    assert "?last_contacted=due" in page
     for title in ("Pipeline value by stage", "Weighted forecast", "Won and lost"):
         assert title in page
 
@@ -135,9 +136,33 @@ def _dashboard_queries(client) -> int:
     return len(captured)
 
 
-def test_dashboard_query_count_is_flat(staff_client, admin_user):
-    make_deal(owner=admin_user)
-    small = _dashboard_queries(staff_client)
+PERMISSIONS = {
+    "superuser": None,
+    "deals and contacts": ["crm_admin.view_deal", "crm_admin.view_contact"],
+    "deals": ["crm_admin.view_deal"],
+    "contacts": ["crm_admin.view_contact"],
+    "none": [],
+}
+
+
+def user_with(perms):
+    if perms is None:
+        return make_user(is_superuser=True)
+    return make_user(perms=perms)
+
+
+def test_dashboard_query_count_is_flat(client):
+    users = {name: user_with(perms) for name, perms in PERMISSIONS.items()}
+    make_deal(owner=users["superuser"])
+
+    def counts() -> dict[str, int]:
+        result = {}
+        for name, user in users.items():
+            client.force_login(user)
+            result[name] = _dashboard_queries(client)
+        return result
+
+    small = counts()
     contact = make_contact()
     Deal.objects.bulk_create(
         Deal(
@@ -145,9 +170,97 @@ def test_dashboard_query_count_is_flat(staff_client, admin_user):
             contact=contact,
             stage=stage("Negotiation"),
             amount=Decimal(i),
-            owner=admin_user,
+            owner=users["superuser"],
             expected_close_date=TODAY + timedelta(days=i),
         )
         for i in range(300)
     )
-    assert _dashboard_queries(staff_client) == small
+    make_contact()
+    assert counts() == small
+    # The deal parts run five queries, the follow-ups two; a user without them runs none.
+    assert small["deals and contacts"] - small["deals"] == 2
+    assert small["deals and contacts"] - small["contacts"] == 5
+    assert small["deals and contacts"] - small["none"] == 7
+
+
+def _crm_tables_read(client) -> set[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    return {
+        table
+        for table in ("crm_admin_deal", "crm_admin_contact")
+        for query in captured
+        if f'FROM "{table}"' in query["sql"]
+    }
+
+
+def test_staff_without_crm_permissions_sees_a_note_and_nothing_is_read(client, pipeline):
+    make_contact(first_name="Hidden", last_name="Person")
+    client.force_login(make_user())
+    assert _crm_tables_read(client) == set()
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "Ask an administrator for access" in page
+    for hidden in ("Open pipeline", "USD", "Follow-ups due", "Hidden Person", "Pipeline value"):
+        assert hidden not in page
+
+
+def test_a_contact_viewer_sees_follow_ups_but_no_deal_figures(client, pipeline):
+    make_contact(first_name="Due", last_name="Person")
+    make_deal(title="Secret deal", amount=Decimal("123456.78"))
+    client.force_login(make_user(perms=PERMISSIONS["contacts"]))
+    assert _crm_tables_read(client) == {"crm_admin_contact"}
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "Follow-ups due" in page and "Due Person" in page
+    for hidden in ("Open pipeline", "USD", "Secret deal", "Pipeline value", "Ask an admin"):
+        assert hidden not in page
+
+
+def test_a_deal_viewer_sees_pipeline_figures_but_no_follow_ups(client, pipeline):
+    make_contact(first_name="Due", last_name="Person")
+    user = make_user(perms=PERMISSIONS["deals"])
+    make_deal(title="Mine soon", owner=user, expected_close_date=TODAY)
+    client.force_login(user)
+    # The deal list joins contacts; no query reads from the contact table itself.
+    assert _crm_tables_read(client) == {"crm_admin_deal"}
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "Open pipeline" in page and "Mine soon" in page and "Pipeline value by stage" in page
+    for hidden in ("Follow-ups due", "Due Person", "Ask an admin"):
+        assert hidden not in page
+
+
+def test_won_this_month_links_to_exactly_the_deals_it_counts(staff_client, settings):
+    # A zone ahead of UTC: the month begins on the previous UTC day, with a "+" offset.
+    settings.TIME_ZONE = "Pacific/Auckland"
+    month_start = selectors.current_month_start()
+    this_month = [make_deal(stage=stage("Closed-Won")) for _ in range(2)]
+    closed(this_month[0], month_start)
+    earlier = make_deal(stage=stage("Closed-Won"))
+    closed(earlier, month_start - timedelta(minutes=1))
+    lost = make_deal(stage=stage("Closed-Lost"))
+    closed(lost, month_start + timedelta(minutes=1))
+    make_deal()
+    response = staff_client.get(reverse("admin:index"))
+    kpi = next(kpi for kpi in response.context["kpis"] if kpi["title"] == "Won this month")
+    assert kpi["detail"] == "2 deals"
+    listed = staff_client.get(kpi["href"])
+    assert listed.status_code == 200
+    assert {deal.pk for deal in listed.context["cl"].result_list} == {d.pk for d in this_month}
+
+
+def test_follow_ups_follow_the_setting_and_link_to_the_counted_contacts(staff_client, settings):
+    settings.CRM_FOLLOW_UP_DAYS = 10
+    now = timezone.now()
+    due = [
+        make_contact(last_contacted_at=None),
+        make_contact(last_contacted_at=now - timedelta(days=11)),
+        make_contact(last_contacted_at=now - timedelta(days=45)),
+    ]
+    make_contact(last_contacted_at=now - timedelta(days=9))
+    response = staff_client.get(reverse("admin:index"))
+    kpi = next(kpi for kpi in response.context["kpis"] if kpi["title"] == "Follow-ups due")
+    assert (kpi["value"], kpi["detail"]) == ("3", "not contacted for 10 days")
+    assert {contact.pk for contact in response.context["follow_ups"]} == {c.pk for c in due}
+    for url in (kpi["href"], response.context["follow_ups_url"]):
+        listed = staff_client.get(url)
+        assert {contact.pk for contact in listed.context["cl"].result_list} == {c.pk for c in due}

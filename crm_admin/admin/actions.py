@@ -10,7 +10,6 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
@@ -19,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.widgets import UnfoldAdminSelect2MultipleWidget, UnfoldAdminSelectWidget
 
-from crm_admin import services
+from crm_admin import selectors, services
 from crm_admin.models import Contact, Stage, Tag
 
 
@@ -32,9 +31,7 @@ class StageChoiceForm(forms.Form):
 class OwnerChoiceForm(forms.Form):
     owner = forms.ModelChoiceField(
         label=_("Owner"),
-        queryset=get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .order_by("username"),
+        queryset=selectors.active_staff(),
         required=False,
         empty_label=_("Nobody (unassign)"),
         widget=UnfoldAdminSelectWidget,

@@ -5,10 +5,13 @@ tags narrow the board exactly as they narrow the list. Moving a card goes throug
 services.deals_move_to_stage, like the bulk actions, so the won/lost rules hold.
 """
 
+import functools
+
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
@@ -28,6 +31,17 @@ class MoveDealForm(forms.Form):
             "invalid_choice": _("That stage does not exist (any more). Reload the board."),
         },
     )
+
+
+@functools.cache
+def _without_results(changelist: type[ChangeList]) -> type[ChangeList]:
+    """`changelist` without get_results(): the queryset, its filters and search are built as
+    for the list page; the page of rows and the list's counts are not."""
+    return type(f"{changelist.__name__}WithoutResults", (changelist,), {"get_results": _skip})
+
+
+def _skip(changelist, request) -> None:
+    return None
 
 
 class PipelineBoardMixin:
@@ -58,8 +72,29 @@ class PipelineBoardMixin:
         return f"{url}?{query}" if query else url
 
     def _filtered_deals(self, request):
-        """The deal list's queryset for this request's filters and search."""
-        return self.get_changelist_instance(request).queryset
+        """The deal list's queryset for this request's filters and search: the list's own
+        ChangeList class (so its filters and their validation are the list's), without the
+        page and the two COUNT(*) of the list, which neither the board nor a move shows.
+        Built like ModelAdmin.get_changelist_instance() (and django-import-export's export
+        queryset), minus the action checkbox column that only the rows would show."""
+        list_display = self.get_list_display(request)
+        changelist = _without_results(self.get_changelist(request))
+        return changelist(
+            request,
+            self.model,
+            list_display,
+            self.get_list_display_links(request, list_display),
+            self.get_list_filter(request),
+            self.date_hierarchy,
+            self.get_search_fields(request),
+            self.get_list_select_related(request),
+            self.list_per_page,
+            self.list_max_show_all,
+            self.list_editable,
+            self,
+            self.get_sortable_by(request),
+            self.search_help_text,
+        ).queryset
 
     def board_view(self, request):
         if not self.has_view_permission(request):
@@ -119,7 +154,9 @@ class PipelineBoardMixin:
         services.deals_move_to_stage(
             deals=Deal.objects.filter(pk=deal.pk), stage=stage, actor=request.user
         )
-        deal.refresh_from_db(fields=["stage", "probability", "closed_at"])
+        # What the UPDATE just wrote, by the same rule in memory, without reading it back.
+        deal.stage = stage
+        deal.apply_stage_outcome()
         message = _("“%(deal)s” moved to %(stage)s.") % {"deal": deal.title, "stage": stage}
         if not wants_json:
             self.message_user(request, message, messages.SUCCESS)

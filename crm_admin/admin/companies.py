@@ -5,20 +5,29 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import FieldTextFilter
 from unfold.decorators import display
 
+from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
 from crm_admin.admin.import_export import CompanyImportExportMixin
+from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.models import Company
+from crm_admin.search import COMPANY_SEARCH_FIELDS
 
 
 @admin.register(Company)
 class CompanyAdmin(
-    CompanyImportExportMixin, SavedFiltersListMixin, ProtectedDeleteSummaryMixin, ModelAdmin
+    StrictListMixin,
+    CompanyImportExportMixin,
+    SavedFiltersListMixin,
+    ProtectedDeleteSummaryMixin,
+    OptimisticConcurrencyMixin,
+    ModelAdmin,
 ):
     list_display = ["name", "industry", "website", "display_contact_count"]
     list_filter = [("industry", FieldTextFilter)]
     list_filter_submit = True
-    search_fields = ["name", "industry"]
+    search_fields = COMPANY_SEARCH_FIELDS
+    search_help_text = _("Name, industry or website")
     readonly_fields = ["created_at", "updated_at"]
     fields = ["name", "industry", "website", ("created_at", "updated_at")]
     # A website typed without a scheme is taken as https (Django 6's default, chosen now).

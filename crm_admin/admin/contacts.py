@@ -1,21 +1,25 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
-from unfold.contrib.filters.admin import (
-    AutocompleteSelectFilter,
-    AutocompleteSelectMultipleFilter,
-    ChoicesDropdownFilter,
-    RangeDateTimeFilter,
-)
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
 from crm_admin.admin import actions
-from crm_admin.admin.filters import LastContactedFilter
+from crm_admin.admin.autocomplete import StorableKeysFormMixin
+from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
+from crm_admin.admin.filters import (
+    BoundedRangeDateTimeFilter,
+    LastContactedFilter,
+    StorableAutocompleteSelectFilter,
+    StorableAutocompleteSelectMultipleFilter,
+)
 from crm_admin.admin.import_export import ContactImportExportMixin
+from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.notes import ContactNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.models import Contact
+from crm_admin.search import CONTACT_SEARCH_FIELDS
 
 STATUS_COLOURS = {
     Contact.Status.NEW: "info",
@@ -28,11 +32,14 @@ STATUS_COLOURS = {
 
 @admin.register(Contact)
 class ContactAdmin(
+    StrictListMixin,
+    StorableKeysFormMixin,
     ContactImportExportMixin,
     actions.ActionPermissionMixin,
     SavedFiltersListMixin,
     NoteAuthorMixin,
     ProtectedDeleteSummaryMixin,
+    OptimisticConcurrencyMixin,
     ModelAdmin,
 ):
     list_display = [
@@ -46,13 +53,13 @@ class ContactAdmin(
     ]
     list_filter = [
         ("status", ChoicesDropdownFilter),
-        ("tags", AutocompleteSelectMultipleFilter),
-        ("company", AutocompleteSelectFilter),
+        ("tags", StorableAutocompleteSelectMultipleFilter),
+        ("company", StorableAutocompleteSelectFilter),
         LastContactedFilter,
-        ("last_contacted_at", RangeDateTimeFilter),
+        ("last_contacted_at", BoundedRangeDateTimeFilter),
     ]
     list_filter_submit = True
-    search_fields = ["first_name", "last_name", "email", "company__name"]
+    search_fields = CONTACT_SEARCH_FIELDS
     search_help_text = _("Name, email or company")
     autocomplete_fields = ["company", "tags"]
     inlines = [ContactNoteInline]

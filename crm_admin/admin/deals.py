@@ -5,25 +5,29 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
-from unfold.contrib.filters.admin import (
-    AutocompleteSelectMultipleFilter,
-    RelatedDropdownFilter,
-)
+from unfold.contrib.filters.admin import RelatedDropdownFilter
 from unfold.decorators import action, display
 
 from crm_admin import services
 from crm_admin.admin import actions
+from crm_admin.admin.autocomplete import StorableKeysFormMixin
 from crm_admin.admin.board import PipelineBoardMixin
+from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
 from crm_admin.admin.filters import (
     BoundedRangeFilter,
+    ClosedFilter,
     DealOwnerFilter,
     DealStatusFilter,
     ExpectedCloseFilter,
+    StorableAutocompleteSelectMultipleFilter,
 )
 from crm_admin.admin.import_export import DealImportExportMixin
+from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.notes import DealNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
+from crm_admin.formats import format_money
 from crm_admin.models import Deal, Stage
+from crm_admin.search import DEAL_SEARCH_FIELDS
 
 OUTCOME_COLOURS = {
     Stage.Outcome.OPEN: "info",
@@ -34,11 +38,14 @@ OUTCOME_COLOURS = {
 
 @admin.register(Deal)
 class DealAdmin(
+    StrictListMixin,
+    StorableKeysFormMixin,
     DealImportExportMixin,
     actions.ActionPermissionMixin,
     PipelineBoardMixin,
     SavedFiltersListMixin,
     NoteAuthorMixin,
+    OptimisticConcurrencyMixin,
     ModelAdmin,
 ):
     list_display = [
@@ -55,14 +62,15 @@ class DealAdmin(
         DealStatusFilter,
         ("stage", RelatedDropdownFilter),
         DealOwnerFilter,
-        ("tags", AutocompleteSelectMultipleFilter),
+        ("tags", StorableAutocompleteSelectMultipleFilter),
         ExpectedCloseFilter,
+        ClosedFilter,
         ("probability", BoundedRangeFilter),
         ("amount", BoundedRangeFilter),
     ]
     list_filter_submit = True
-    search_fields = ["title", "contact__email", "contact__last_name", "contact__company__name"]
-    search_help_text = _("Title, contact email or name, company")
+    search_fields = DEAL_SEARCH_FIELDS
+    search_help_text = _("Title, contact name or email, company")
     autocomplete_fields = ["contact", "owner", "tags"]
     inlines = [DealNoteInline]
     readonly_fields = ["display_company", "closed_at", "created_at", "updated_at"]
@@ -109,7 +117,7 @@ class DealAdmin(
 
     @display(description=_("amount"), ordering="amount")
     def display_amount(self, deal):
-        return "-" if deal.amount is None else f"{deal.amount:,.2f}"
+        return format_money(deal.amount, currency=False)
 
     @display(description=_("probability"), ordering="probability")
     def display_probability(self, deal):

@@ -4,16 +4,34 @@ The date filters are relative ("more than 30 days ago", "this month") so that a 
 keeps meaning the same thing as time passes.
 """
 
+from datetime import datetime
+
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.admin.filters import DateFieldListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
+from django.core.validators import EMPTY_VALUES
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from unfold.contrib.filters.admin import DropdownFilter, RangeNumericFilter
+from unfold.contrib.filters.admin import (
+    AutocompleteSelectFilter,
+    AutocompleteSelectMultipleFilter,
+    DropdownFilter,
+    RangeDateTimeFilter,
+    RangeNumericFilter,
+)
+from unfold.utils import parse_datetime_str
 
-from crm_admin.formats import parse_id
+from crm_admin.admin.autocomplete import is_storable_key, related_key_field
+from crm_admin.formats import is_storable_moment, parse_id
 from crm_admin.models import Stage
-from crm_admin.selectors import month_start
+from crm_admin.selectors import (
+    active_staff,
+    contacts_due_follow_up,
+    current_month_start,
+    month_start,
+)
 
 
 class LastContactedFilter(DropdownFilter):
@@ -27,12 +45,20 @@ class LastContactedFilter(DropdownFilter):
             ("7d", _("More than 7 days ago, or never")),
             ("30d", _("More than 30 days ago, or never")),
             ("90d", _("More than 90 days ago, or never")),
+            # The dashboard's follow-ups: the period of settings.CRM_FOLLOW_UP_DAYS.
+            (
+                "due",
+                _("Due a follow-up (more than %(days)d days ago, or never)")
+                % {"days": settings.CRM_FOLLOW_UP_DAYS},
+            ),
         ]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value == "never":
             return queryset.filter(last_contacted_at__isnull=True)
+        if value == "due":
+            return contacts_due_follow_up(contacts=queryset)
         if value in self.DAYS:
             return queryset.not_contacted_for(days=self.DAYS[value])
         return queryset
@@ -56,12 +82,7 @@ class DealOwnerFilter(DropdownFilter):
     parameter_name = "owner"
 
     def lookups(self, request, model_admin):
-        staff = (
-            get_user_model()
-            .objects.filter(is_active=True, is_staff=True)
-            .order_by("username")
-            .values_list("pk", "username")
-        )
+        staff = active_staff().values_list("pk", "username")
         return [("mine", _("Mine")), ("none", _("Unassigned"))] + [
             (str(pk), username) for pk, username in staff
         ]
@@ -101,6 +122,22 @@ class ExpectedCloseFilter(DropdownFilter):
         return queryset
 
 
+class ClosedFilter(DropdownFilter):
+    """When a deal was won or lost: the dashboard's "won this month" links here."""
+
+    title = _("closed")
+    parameter_name = "closed"
+
+    def lookups(self, request, model_admin):
+        return [("this_month", _("This month"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "this_month":
+            # The dashboard figure's own bound, so the list shows exactly the deals it counts.
+            return queryset.filter(closed_at__gte=current_month_start())
+        return queryset
+
+
 class BoundedRangeFilter(RangeNumericFilter):
     """Unfold's from/to filter, each bound first checked by the column's own form field.
 
@@ -118,13 +155,88 @@ class BoundedRangeFilter(RangeNumericFilter):
                 form_field.clean(value)
             except ValidationError as error:
                 del self.used_parameters[name]
-                messages.warning(
-                    request,
-                    _("%(filter)s: “%(value)s” was ignored. %(reason)s")
-                    % {
-                        "filter": self.title.capitalize(),
-                        "value": value,
-                        "reason": error.messages[0],
-                    },
-                )
+                warn_ignored(request, self, value, error.messages[0])
         return super().queryset(request, queryset)
+
+
+def warn_ignored(request, spec, value, reason) -> None:
+    messages.warning(
+        request,
+        _("%(filter)s: “%(value)s” was ignored. %(reason)s")
+        % {"filter": spec.title.capitalize(), "value": value, "reason": reason},
+    )
+
+
+UNSTORABLE_MOMENT = _("Enter a date and time between the years 1 and 9999.")
+
+
+class BoundedRangeDateTimeFilter(RangeDateTimeFilter):
+    """Unfold's from/to date-and-time filter, in TIME_ZONE, each bound first checked.
+
+    A moment past the year 9999 once in UTC (9999-12-31 23:59 in New York) overflows when the
+    query is built; here that bound is dropped with a message. Unfold passes naive datetimes
+    (a warning per query), so the bounds are made aware in TIME_ZONE here as well.
+    """
+
+    def queryset(self, request, queryset):
+        bounds = {}
+        for bound, lookup in (("from", "gte"), ("to", "lte")):
+            names = (f"{self.parameter_name}_{bound}_0", f"{self.parameter_name}_{bound}_1")
+            date_text, time_text = (self.used_parameters.get(name) for name in names)
+            if date_text in EMPTY_VALUES or time_text in EMPTY_VALUES:
+                continue
+            moment = parse_datetime_str(f"{date_text} {time_text}")
+            if moment is None:
+                continue
+            if not is_storable_moment(moment):
+                for name in names:
+                    del self.used_parameters[name]
+                warn_ignored(request, self, f"{date_text} {time_text}", UNSTORABLE_MOMENT)
+                continue
+            bounds[f"{self.parameter_name}__{lookup}"] = timezone.make_aware(moment)
+        return queryset.filter(**bounds)
+
+
+class BoundedDateFieldListFilter(DateFieldListFilter):
+    """Django's date filter (any date, today, past 7 days...), refusing a crafted bound that
+    cannot be stored (`?created_at__gte=9999-12-31 23:59` in New York) with a message."""
+
+    def queryset(self, request, queryset):
+        for name in (self.lookup_kwarg_since, self.lookup_kwarg_until):
+            values = self.used_parameters.get(name) or []
+            for value in values if isinstance(values, list) else [values]:
+                try:
+                    moment = self.field.to_python(value)
+                except ValidationError:
+                    continue  # Django's own queryset() answers it with ?e=1
+                if isinstance(moment, datetime) and not is_storable_moment(moment):
+                    del self.used_parameters[name]
+                    warn_ignored(request, self, value, UNSTORABLE_MOMENT)
+                    break
+        return super().queryset(request, queryset)
+
+
+class StorableKeysFilterMixin:
+    """An autocomplete filter refusing an id its column cannot hold with the list's `?e=1`.
+
+    `?tags__id__exact=abc` already fails that way; an id past 2**63 used to raise
+    OverflowError while the filter's widget looked it up.
+    """
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        key_field = related_key_field(field)
+        values = self.lookup_val or []
+        for value in values if isinstance(values, list) else [values]:
+            if not is_storable_key(key_field, value):
+                raise IncorrectLookupParameters(f"{self.lookup_kwarg}={value!r} is no key.")
+
+
+class StorableAutocompleteSelectFilter(StorableKeysFilterMixin, AutocompleteSelectFilter):
+    pass
+
+
+class StorableAutocompleteSelectMultipleFilter(
+    StorableKeysFilterMixin, AutocompleteSelectMultipleFilter
+):
+    pass

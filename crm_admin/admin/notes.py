@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
+from crm_admin.admin.autocomplete import StorableKeysFormMixin
+from crm_admin.admin.filters import BoundedDateFieldListFilter
+from crm_admin.admin.lists import StrictListMixin
 from crm_admin.models import ContactNote, DealNote
 
 
@@ -53,9 +56,9 @@ class NoteAuthorMixin:
         super().save_formset(request, form, formset, change)
 
 
-class NoteAdmin(ModelAdmin):
+class NoteAdmin(StrictListMixin, StorableKeysFormMixin, ModelAdmin):
     list_display = ["display_excerpt", "created_by", "created_at"]
-    list_filter = ["created_at"]
+    list_filter = [("created_at", BoundedDateFieldListFilter)]
     readonly_fields = ["created_by", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):

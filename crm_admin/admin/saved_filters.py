@@ -4,18 +4,17 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.apps import apps
-from django.contrib import admin
-from django.contrib.admin.filters import FieldListFilter
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
-from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from crm_admin.models import SavedFilter
+from crm_admin.admin.lists import StrictListMixin, list_filter_parameters
+from crm_admin.formats import parse_id
+from crm_admin.models import SavedFilter, Tag
 
 # Parameters that belong to one visit of a list (paging, popups, error flags), never to a view.
 TRANSIENT_PARAMETERS = {"p", "e", "_popup", "_to_field", "_changelist_filters", "all"}
@@ -35,25 +34,7 @@ def _target_admin(target: str):
 
 def list_parameters(*, target: str, request: HttpRequest | None = None) -> set[str]:
     """Every query parameter the `target` admin list understands: search, sort, its filters."""
-    model_admin = _target_admin(target)
-    if request is None:
-        request = HttpRequest()
-        request.user = AnonymousUser()
-    model = model_admin.model
-    known = {SEARCH_VAR, ORDER_VAR}
-    for list_filter in model_admin.get_list_filter(request):
-        if callable(list_filter):
-            spec = list_filter(request, {}, model, model_admin)
-        else:
-            field_path, filter_class = (
-                list_filter
-                if isinstance(list_filter, tuple | list)
-                else (list_filter, FieldListFilter.create)
-            )
-            field = get_fields_from_path(model, field_path)[-1]
-            spec = filter_class(field, request, {}, model, model_admin, field_path=field_path)
-        known.update(name for name in spec.expected_parameters() if name)
-    return known
+    return {SEARCH_VAR, ORDER_VAR} | list_filter_parameters(_target_admin(target), request)
 
 
 def unknown_parameters(*, target: str, query: str) -> list[str]:
@@ -63,6 +44,55 @@ def unknown_parameters(*, target: str, query: str) -> list[str]:
     known = list_parameters(target=target)
     names = QueryDict(query).keys()
     return [name for name in dict.fromkeys(names) if name not in known]
+
+
+# The query parameters through which a list filters by tag ids (the tags filter of the
+# contact and deal lists; several values mean any of them).
+TAG_PARAMETERS = ("tags__id__exact",)
+
+
+def tag_ids_in(params: QueryDict) -> set[int]:
+    """The tag ids a list query filters by (repeated or comma-separated values)."""
+    return {
+        pk
+        for name in TAG_PARAMETERS
+        for value in params.getlist(name)
+        for part in value.split(",")
+        if (pk := parse_id(part))
+    }
+
+
+def saved_filters_using_tags(tag_ids: set[int]) -> list[SavedFilter]:
+    """The saved filters whose query filters by any of `tag_ids`; one query (only filters
+    that mention a tag parameter are read)."""
+    candidates = SavedFilter.objects.filter(query__contains="tags__id").select_related("owner")
+    return [saved for saved in candidates if tag_ids_in(QueryDict(saved.query)) & tag_ids]
+
+
+def warn_about_missing_tags(request: HttpRequest, target: str) -> None:
+    """Say so when the list is filtered by a tag that no longer exists: such a view shows
+    nothing, and a saved filter built on a deleted tag would otherwise just look empty.
+    No query unless the request filters by tag."""
+    wanted = tag_ids_in(request.GET)
+    if not wanted:
+        return
+    missing = wanted - set(Tag.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    if not missing:
+        return
+    query = normalise_query(request.GET.urlencode())
+    saved = SavedFilter.objects.visible_to(request.user).filter(target=target, query=query).first()
+    ids = ", ".join(f"#{pk}" for pk in sorted(missing))
+    if saved is None:
+        message = _(
+            "This view filters by a tag that no longer exists (%(ids)s), so it shows nothing "
+            "for that tag."
+        ) % {"ids": ids}
+    else:
+        message = _(
+            "The saved filter “%(name)s” uses a tag that no longer exists (%(ids)s), so it "
+            "shows nothing for that tag. Edit or delete the saved filter under Saved filters."
+        ) % {"name": saved.name, "ids": ids}
+    messages.warning(request, message)
 
 
 def _same_view(request: HttpRequest, query: str) -> bool:
@@ -108,6 +138,8 @@ class SavedFiltersListMixin:
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
+        if request.method == "GET":
+            warn_about_missing_tags(request, self.model._meta.model_name)
         if request.user.has_perm("crm_admin.add_savedfilter"):
             query = normalise_query(request.GET.urlencode())
             extra_context["save_filters_url"] = (
@@ -131,15 +163,43 @@ class SavedFilterForm(forms.ModelForm):
         cleaned = super().clean()
         owner = self.instance.owner if self.instance.pk else self.owner
         name, target = cleaned.get("name"), cleaned.get("target")
+        if "query" in cleaned and target:
+            self._clean_query(cleaned, target)
         if name and target:
             clash = SavedFilter.objects.filter(owner=owner, target=target, name__iexact=name)
             if clash.exclude(pk=self.instance.pk).exists():
                 self.add_error("name", _("You already have a saved filter with this name."))
         return cleaned
 
+    def _clean_query(self, cleaned: dict, target: str) -> None:
+        """Store the query as the list will see it: normalised, then checked, so that what
+        is validated is what is saved (percent-encoding can make it several times longer)."""
+        query = normalise_query(cleaned["query"])
+        cleaned["query"] = query
+        self.instance.query = query
+        limit = SavedFilter._meta.get_field("query").max_length
+        if len(query) > limit:
+            self.add_error(
+                "query",
+                _(
+                    "This query is %(length)s characters long once encoded for the address; "
+                    "the most a saved filter holds is %(limit)s."
+                )
+                % {"length": f"{len(query):,}", "limit": f"{limit:,}"},
+            )
+            return
+        unknown = unknown_parameters(target=target, query=query)
+        if unknown:
+            target_label = SavedFilter.Target(target).label.lower()
+            self.add_error(
+                "query",
+                _("The %(list)s list has no parameter %(names)s.")
+                % {"list": target_label, "names": ", ".join(f"“{name}”" for name in unknown)},
+            )
+
 
 @admin.register(SavedFilter)
-class SavedFilterAdmin(ModelAdmin):
+class SavedFilterAdmin(StrictListMixin, ModelAdmin):
     form = SavedFilterForm
     list_display = ["name", "target", "display_query", "owner", "shared", "created_at"]
     list_filter = ["target", "shared"]

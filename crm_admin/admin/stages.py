@@ -1,13 +1,17 @@
 from adminsortable2.admin import SortableAdminMixin
 from django import forms
 from django.contrib import admin
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import ActionForm
 from unfold.widgets import BASE_CLASSES
 
+from crm_admin import services
 from crm_admin.admin.deals import OUTCOME_COLOURS
+from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.models import Stage
 
@@ -51,12 +55,82 @@ class SortableActionForm(ActionForm):
     )
 
 
+class StageForm(forms.ModelForm):
+    """The stage form; a change of outcome that moves deals waits for `confirm_outcome_change`.
+
+    StageAdmin adds that checkbox only to a POST that changes the outcome of a stage with
+    deals: the page comes back with it and a message naming how many deals change.
+    """
+
+    confirm_outcome_change = forms.BooleanField(
+        required=False, label=_("Yes, change the outcome of these deals")
+    )
+
+    class Meta:
+        model = Stage
+        fields = ["name", "outcome"]
+
+    def clean(self):
+        cleaned = super().clean()
+        adding = self.instance.pk is None
+        if (
+            not adding
+            and "confirm_outcome_change" in self.fields
+            and not cleaned.get("confirm_outcome_change")
+        ):
+            was, outcome = self.instance.outcome, cleaned.get("outcome", self.instance.outcome)
+            count = self.instance.deals.count()
+            if outcome != was and count:
+                self.add_error(
+                    "confirm_outcome_change",
+                    outcome_change_warning(stage=self.instance, outcome=outcome, count=count),
+                )
+        return cleaned
+
+
+def outcome_change_warning(*, stage: Stage, outcome: str, count: int) -> str:
+    """E.g. "Changing the outcome of Closed-Won from Won to Open reopens 1,234 deals." """
+    if outcome == Stage.Outcome.OPEN:
+        effect = ngettext("reopens %(count)s deal", "reopens %(count)s deals", count)
+    else:
+        effect = ngettext(
+            "marks %(count)s deal as %(outcome)s", "marks %(count)s deals as %(outcome)s", count
+        )
+    effect %= {
+        "count": number_format(count, force_grouping=True),
+        "outcome": Stage.Outcome(outcome).label.lower(),
+    }
+    return _(
+        "Changing the outcome of %(stage)s from %(was)s to %(outcome)s %(effect)s. "
+        "Tick the box and save again to confirm."
+    ) % {
+        "stage": stage.name,
+        "was": stage.get_outcome_display(),
+        "outcome": Stage.Outcome(outcome).label,
+        "effect": effect,
+    }
+
+
 @admin.register(Stage)
-class StageAdmin(SortableAdminMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
+class StageAdmin(StrictListMixin, SortableAdminMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
     action_form = SortableActionForm
+    form = StageForm
     list_display = ["name", "display_outcome", "display_deal_count"]
     fields = ["name", "outcome"]
     protected_relations = {"deals": _("Move those deals to another stage first.")}
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        changing = obj is not None and request.method == "POST"
+        if changing and request.POST.get("outcome", obj.outcome) != obj.outcome:
+            return [*fields, "confirm_outcome_change"]
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        if change and "outcome" in form.changed_data:
+            # Through the service: the deals' history is written and their close dates kept.
+            services.stage_change_outcome(stage=obj, outcome=obj.outcome, actor=request.user)
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_deal_count()

@@ -3,12 +3,15 @@ from rest_framework.authtoken.admin import TokenAdmin as BaseTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 from unfold.admin import ModelAdmin
 
+from crm_admin.admin.autocomplete import StorableKeysFormMixin
+from crm_admin.admin.lists import StrictListMixin
+
 # Importing DRF's admin module registered its stock TokenAdmin; replace it with the Unfold one.
 admin.site.unregister(TokenProxy)
 
 
 @admin.register(TokenProxy)
-class TokenAdmin(BaseTokenAdmin, ModelAdmin):
+class TokenAdmin(StrictListMixin, StorableKeysFormMixin, BaseTokenAdmin, ModelAdmin):
     """API tokens, one per user: adding one for a user creates their key."""
 
     autocomplete_fields = ["user"]

@@ -1,0 +1,125 @@
+"""What an admin list accepts in its query string: its declared filters' parameters, search,
+sort and paging (and the admin's own popup and error flags), nothing else.
+
+Django's stock `lookup_allowed` lets a staff user run any lookup on a local field or on a
+field named in `list_filter`: `?title__regex=^(a|a)*$` took seconds per row (exponential),
+`?title__regex=[` and `?pk__in=9223372036854775808` were 500s. Here a list (and the board and
+the export, which reuse its ChangeList) answers anything else with the admin's usual `?e=1`.
+"""
+
+from functools import cache
+
+from django.contrib import messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib.admin.filters import FieldListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+from django.utils.translation import ngettext
+from unfold.views import ChangeList
+
+from crm_admin.counting import EstimatingPaginator
+from crm_admin.search import (
+    MAX_SEARCH_WORDS,
+    MIN_WORD_LENGTH,
+    capped_search,
+    search_queryset,
+    short_words,
+)
+
+
+@cache
+def _filter_parameters(model_admin, list_filter) -> frozenset[str]:
+    # The names depend only on the declaration (field path, filter class), never on the data
+    # or the user, so each filter spec is built once per process: building one can query
+    # (an owner or stage dropdown reads its choices), and a list page must not pay for it.
+    request = HttpRequest()
+    request.user = AnonymousUser()
+    model = model_admin.model
+    if callable(list_filter):
+        spec = list_filter(request, {}, model, model_admin)
+    else:
+        field_path, filter_class = (
+            list_filter if isinstance(list_filter, tuple) else (list_filter, FieldListFilter.create)
+        )
+        field = get_fields_from_path(model, field_path)[-1]
+        spec = filter_class(field, request, {}, model, model_admin, field_path=field_path)
+    return frozenset(name for name in spec.expected_parameters() if name)
+
+
+def list_filter_parameters(model_admin, request: HttpRequest | None = None) -> frozenset[str]:
+    """Every query parameter the declared filters of `model_admin`'s list read: exactly what
+    their specs' `expected_parameters()` name. No query once each filter was seen."""
+    declared = (
+        model_admin.get_list_filter(request) if request is not None else model_admin.list_filter
+    )
+    names = set()
+    for list_filter in declared:
+        names |= _filter_parameters(
+            model_admin, tuple(list_filter) if isinstance(list_filter, list) else list_filter
+        )
+    return frozenset(names)
+
+
+class StrictChangeList(ChangeList):
+    """Unfold's ChangeList, answering a parameter no filter declares with `?e=1` (Django's
+    IncorrectLookupParameters) instead of a 400, and searching at most MAX_SEARCH_WORDS."""
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except DisallowedModelAdminLookup as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def get_queryset(self, request, exclude_parameters=None):
+        # Facet counts call this again with `exclude_parameters`: cap and say so only once.
+        if exclude_parameters is None:
+            self.query, dropped = capped_search(self.query)
+            if dropped:
+                messages.warning(
+                    request,
+                    ngettext(
+                        "A search uses at most %(max)d words: %(count)d word was left out.",
+                        "A search uses at most %(max)d words: %(count)d words were left out.",
+                        dropped,
+                    )
+                    % {"max": MAX_SEARCH_WORDS, "count": dropped},
+                )
+            short = short_words(self.query)
+            if short:
+                messages.warning(
+                    request,
+                    ngettext(
+                        "Search words need at least %(min)d letters: %(words)s was left out.",
+                        "Search words need at least %(min)d letters: %(words)s were left out.",
+                        len(short),
+                    )
+                    % {"min": MIN_WORD_LENGTH, "words": ", ".join(f"“{w}”" for w in short)},
+                )
+        return super().get_queryset(request, exclude_parameters)
+
+
+class StrictListMixin:
+    """For every CRM ModelAdmin: its list takes only what its filters declare (see above),
+    and counts its rows with crm_admin.counting (exact while cheap, estimated past
+    CRM_EXACT_COUNT_LIMIT on PostgreSQL), without Django's second full-table count."""
+
+    paginator = EstimatingPaginator
+    show_full_result_count = False
+
+    def get_changelist(self, request, **kwargs):
+        return StrictChangeList
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup in list_filter_parameters(self, request) and super().lookup_allowed(
+            lookup, value, request
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        # Lists, the board and the autocomplete views all search through here: the words
+        # capped and short ones left out, each word through the indexes (crm_admin/search.py).
+        fields = self.get_search_fields(request)
+        if not fields or not search_term:
+            return queryset, False
+        return search_queryset(queryset, fields, search_term), False
