@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +42,32 @@ def test_check_deploy_is_clean_with_production_values():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-real-production-secret-" + "x7Gq2pLw9ZsT4vBn8RkD3mYh6JcF1eUa",
+    "ALLOWED_HOSTS": "crm.example.com",
+}
+PRINT_PRELOAD = "from django.conf import settings; print(settings.SECURE_HSTS_PRELOAD)"
+
+
+def test_hsts_preload_is_opt_in():
+    default = run_manage("shell", "-c", PRINT_PRELOAD, **PRODUCTION)
+    assert default.stdout.strip().endswith("False"), default.stderr
+    asked = run_manage("shell", "-c", PRINT_PRELOAD, SECURE_HSTS_PRELOAD="1", **PRODUCTION)
+    assert asked.stdout.strip().endswith("True"), asked.stderr
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_content_security_policy_without_inline_scripts(admin_client):
+    policy = admin_client.get(reverse("admin:index"))["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self' 'unsafe-eval'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+    assert "http" not in policy
 
 
 def test_production_refuses_to_start_without_a_secret_key():

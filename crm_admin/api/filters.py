@@ -13,17 +13,25 @@ import django_filters as filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, Value
-from django.db.models.functions import Lower
+from django.core.validators import ProhibitNullCharactersValidator
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
+from crm_admin.folding import fold
+from crm_admin.formats import is_storable_moment
 from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
+from crm_admin.search import (
+    COMPANY_SEARCH_FIELDS,
+    CONTACT_SEARCH_FIELDS,
+    DEAL_SEARCH_FIELDS,
+    search_queryset,
+)
 
 
 def _same_name(value: str) -> Q:
-    """Matches the name the way the case-insensitive unique constraints compare names."""
-    return Q(name_key=Lower(Value(value)))
+    """Matches the name the way the unique constraints compare names: by the folded key."""
+    return Q(name_key=fold(value))
 
 
 class RepeatableTextInput(forms.TextInput):
@@ -63,7 +71,7 @@ class RecordField(forms.CharField):
             too_long = len(value) > 18
             found = self.queryset.none() if too_long else self.queryset.filter(pk=int(value))
         elif self.by_name:
-            found = self.queryset.alias(name_key=Lower("name")).filter(_same_name(value))
+            found = self.queryset.filter(_same_name(value))
         else:
             raise ValidationError(self.error_messages["invalid_id"], code="invalid")
         pk = next(iter(found.values_list("pk", flat=True)[:1]), None)
@@ -86,17 +94,20 @@ class TagNamesField(forms.Field):
         values = value if isinstance(value, list | tuple) else [value]
         return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
 
+    def validate(self, value):
+        # A NUL byte would reach PostgreSQL, which refuses it in text with an error (a 500).
+        super().validate(value)
+        for name in value:
+            ProhibitNullCharactersValidator()(name)
+
     def clean(self, value) -> list[int]:
         names = super().clean(value)
         if not names:
             return []
         found = dict(
-            Tag.objects.alias(name_key=Lower("name"))
-            .filter(reduce(or_, map(_same_name, names)))
-            .values_list("name", "pk")
+            Tag.objects.filter(reduce(or_, map(_same_name, names))).values_list("name_key", "pk")
         )
-        known = {name.lower() for name in found}
-        unknown = [name for name in names if name.lower() not in known]
+        unknown = [name for name in names if fold(name) not in found]
         if unknown:
             raise ValidationError(
                 self.error_messages["unknown"],
@@ -164,16 +175,19 @@ class TagsFilter(filters.MultipleChoiceFilter):
 
 
 class WordsFilter(filters.CharFilter):
-    """Every word of the value appears, ignoring case, in at least one of `fields`."""
+    """Every word of the value appears, ignoring case, in at least one of `fields` (the list's
+    search fields, shared with the admin: crm_admin/search.py). As in the admin, only the
+    first MAX_SEARCH_WORDS words count, and words shorter than MIN_WORD_LENGTH are left out."""
+
+    # Documented in the schema (crm_admin/api/schema.py): text fields refuse NUL characters.
+    schema_pattern = r"^[^\x00]*$"
 
     def __init__(self, *, fields, **kwargs):
         self.fields = fields
         super().__init__(**kwargs)
 
     def filter(self, qs, value):
-        for word in (value or "").split():
-            qs = qs.filter(reduce(or_, (Q(**{f"{f}__icontains": word}) for f in self.fields)))
-        return qs
+        return search_queryset(qs, self.fields, value or "")
 
 
 class _StorableDateTimeField(forms.DateTimeField):
@@ -182,14 +196,15 @@ class _StorableDateTimeField(forms.DateTimeField):
 
     def clean(self, value):
         value = super().clean(value)
-        if value is not None:
-            try:
-                value.astimezone(UTC)
-            except OverflowError:
-                raise ValidationError(
-                    _("Enter a date and time between the years 1 and 9999."), code="invalid"
-                ) from None
-        return value
+        if value is None:
+            return None
+        if not is_storable_moment(value):
+            raise ValidationError(
+                _("Enter a date and time between the years 1 and 9999."), code="invalid"
+            )
+        # PostgreSQL refuses UTC offsets past 15:59 (Python takes up to 23:59): send the same
+        # moment in UTC.
+        return value.astimezone(UTC)
 
 
 class _TimestampFilter(filters.DateTimeFilter):
@@ -216,7 +231,7 @@ class ContactFilterSet(filters.FilterSet):
     created_at__gte = _timestamp("created_at", "gte")
     created_at__lt = _timestamp("created_at", "lt")
     search = WordsFilter(
-        fields=["first_name", "last_name", "email", "company__name"],
+        fields=CONTACT_SEARCH_FIELDS,
         help_text=_("Words found in the name, email or company name (all of them, any case)."),
     )
 
@@ -255,8 +270,10 @@ class DealFilterSet(filters.FilterSet):
         field_name="expected_close_date", lookup_expr="lte"
     )
     search = WordsFilter(
-        fields=["title", "contact__first_name", "contact__last_name", "contact__company__name"],
-        help_text=_("Words found in the title, contact name or company name (all, any case)."),
+        fields=DEAL_SEARCH_FIELDS,
+        help_text=_(
+            "Words found in the title, contact name or email, or company name (all, any case)."
+        ),
     )
 
     class Meta:
@@ -267,7 +284,7 @@ class DealFilterSet(filters.FilterSet):
 class CompanyFilterSet(filters.FilterSet):
     industry = filters.CharFilter(lookup_expr="iexact", help_text=_("Ignoring case."))
     search = WordsFilter(
-        fields=["name", "industry", "website"],
+        fields=COMPANY_SEARCH_FIELDS,
         help_text=_("Words found in the name, industry or website (all of them, any case)."),
     )
 

@@ -30,3 +30,25 @@ class CRMPagination(PageNumberPagination):
         if errors:
             raise ValidationError(errors)
         return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        # DRF documents both as bare integers; the bounds above are part of the contract.
+        return [
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": str(_("A page number, from 1; a page past the end is a 404.")),
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": str(
+                    _("Rows per page, from 1 (default %(default)d; larger sizes give %(max)d).")
+                    % {"default": self.page_size, "max": self.max_page_size}
+                ),
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ]
