@@ -4,11 +4,11 @@ An exact `COUNT(*)` reads every row the list matches: 80-120 ms for a million co
 PostgreSQL, on every page view, twice in the admin (the page's count and the "N total").
 `EstimatingPaginator` counts exactly while that is cheap and estimates past it:
 
-- an unfiltered list takes PostgreSQL's own row estimate for the table (`pg_class.reltuples`,
-  kept by ANALYZE and autovacuum) once it is past `settings.CRM_EXACT_COUNT_LIMIT`;
-- a filtered or searched list counts exactly up to that limit (a `COUNT(*)` over at most
-  limit + 1 rows) and past it says "more than 10,000", paging by the planner's estimate for
-  the query.
+- every list counts exactly up to `settings.CRM_EXACT_COUNT_LIMIT` rows (a `COUNT(*)` over at
+  most limit + 1 rows, which stops there);
+- past it, an unfiltered list takes PostgreSQL's own row estimate for the table
+  (`pg_class.reltuples`, kept by ANALYZE and autovacuum: "about 1,000,000"), and a filtered
+  or searched list says "more than 10,000", paging by the planner's estimate for the query.
 
 SQLite has no estimates: there every count stays exact (it is the one-machine database, and
 a million-row COUNT there takes tens of milliseconds). Pages past an estimated end are still
@@ -88,18 +88,18 @@ def is_unfiltered(queryset) -> bool:
 
 def list_count(queryset) -> int:
     """The number of rows of `queryset` for a list: exact up to the limit, else an
-    ApproximateCount (see the module docstring). At most two queries."""
-    limit = exact_count_limit()
-    if is_unfiltered(queryset):
-        estimate = table_estimate(queryset)
-        if estimate is not None and estimate > limit:
-            return ApproximateCount(estimate)
-        return queryset.count()
+    ApproximateCount (see the module docstring). One query under the limit (a COUNT over at
+    most limit + 1 rows), two past it (that, and PostgreSQL's estimate)."""
     if connections[queryset.db].vendor != "postgresql":
         return queryset.count()
+    limit = exact_count_limit()
     capped = queryset.order_by().values("pk")[: limit + 1].count()
     if capped <= limit:
         return capped
+    if is_unfiltered(queryset):
+        estimate = table_estimate(queryset)
+        if estimate is not None:
+            return ApproximateCount(max(estimate, limit + 1))
     estimate = query_estimate(queryset) or 0
     return ApproximateCount(max(estimate, limit + 1), more_than=limit)
 

@@ -28,9 +28,20 @@ def contacts():
 
 
 @override_settings(CRM_EXACT_COUNT_LIMIT=5)
-def test_counts_under_the_limit_are_exact(contacts):
-    assert list_count(Contact.objects.filter(last_name="Lee")) == 1
-    assert type(list_count(Contact.objects.filter(last_name="Lee"))) is int
+def test_counts_under_the_limit_are_exact_in_one_query(contacts, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        count = list_count(Contact.objects.filter(last_name="Lee"))
+    assert count == 1 and type(count) is int
+
+
+@postgres_only
+@override_settings(CRM_EXACT_COUNT_LIMIT=5)
+def test_the_api_count_is_the_same_estimate(staff_client, contacts):
+    analyze()
+    body = staff_client.get("/api/crm/contacts/", {"page_size": 2}).json()
+    assert body["count"] == 9 and body["next"]
+    last = staff_client.get("/api/crm/contacts/", {"page_size": 2, "page": 5}).json()
+    assert len(last["results"]) == 1 and last["next"] is None
 
 
 @postgres_only
@@ -39,7 +50,7 @@ def test_an_unfiltered_list_past_the_limit_takes_the_tables_estimate(
     contacts, django_assert_num_queries
 ):
     analyze()
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         count = list_count(Contact.objects.all())
     assert isinstance(count, ApproximateCount)
     assert count == 9 and str(count) == "about 9"

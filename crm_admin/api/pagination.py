@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from crm_admin.counting import EstimatingPaginator
+
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
@@ -13,8 +15,13 @@ class CRMPagination(PageNumberPagination):
     Unlike DRF, which silently falls back to the default size and answers 404 for `page=abc`,
     a value that is not a positive whole number is a client error: 400 naming the parameter.
     A page past the end stays a 404.
+
+    `count` comes from crm_admin.counting, like the admin lists': exact up to
+    CRM_EXACT_COUNT_LIMIT (10,000) rows; past it, on PostgreSQL, an estimate, so that a page of
+    a million-row list does not count every row. Bulk readers follow `next` until it is null.
     """
 
+    django_paginator_class = EstimatingPaginator
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
