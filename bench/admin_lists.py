@@ -24,7 +24,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,20 +170,8 @@ def mark_seeded(url: str, size: str, *, keep: bool) -> None:
 
 
 def run_size(args, size: str, url: str, reuse: bool) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        out = Path(handle.name)
-    command = [sys.executable, __file__, "--child", size, "--json-out", str(out)]
-    command += ["--repeat", str(args.repeat), "--warmup", str(args.warmup)]
-    if reuse:
-        command.append("--reuse")
-    # DEBUG=1 only for settings loading (plain static storage, no HTTPS redirect, no secret
-    # needed); the child turns DEBUG off before measuring.
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "PYTHONPATH": str(ROOT)}
-    try:
-        subprocess.run(command, cwd=ROOT, env=env, check=True)
-        return json.loads(out.read_text())
-    finally:
-        out.unlink(missing_ok=True)
+    arguments = [size, "--repeat", str(args.repeat), "--warmup", str(args.warmup)]
+    return databases.run_child(__file__, url, [*arguments, *(["--reuse"] if reuse else [])])
 
 
 # Measuring, in a child process per size (settings read DATABASE_URL once, at startup).

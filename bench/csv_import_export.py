@@ -30,7 +30,6 @@ import io
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -183,17 +182,7 @@ def bench_database_url(url: str) -> str:
 
 
 def run_step(step: str, url: str, data: Path) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        out = Path(handle.name)
-    command = [sys.executable, __file__, "--child", step, "--data", str(data)]
-    command += ["--json-out", str(out)]
-    # DEBUG=1 only for settings loading (no secret needed); the child turns DEBUG off.
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "PYTHONPATH": str(ROOT)}
-    try:
-        subprocess.run(command, cwd=ROOT, env=env, check=True)
-        return json.loads(out.read_text())
-    finally:
-        out.unlink(missing_ok=True)
+    return databases.run_child(__file__, url, [step, "--data", str(data)])
 
 
 # Measuring, in a child process per step.

@@ -1,6 +1,12 @@
 """Benchmark databases, from a parent process before Django starts: a SQLite file, or a
-database on the server of a postgres:// URL (reached through its `postgres` database)."""
+database on the server of a postgres:// URL (reached through its `postgres` database), and the
+child process that measures on one of them."""
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,3 +57,20 @@ def drop(url: str) -> None:
 def recreate(url: str) -> None:
     drop(url)
     create(url)
+
+
+def run_child(script: str, url: str, arguments: list[str]) -> dict:
+    """Run `script --child ... --json-out FILE` against the database of `url` and return the
+    JSON it wrote. Settings read DATABASE_URL once, at startup: hence a process per database.
+    DEBUG=1 only for loading settings (no secret, plain static files); children measure with
+    DEBUG off. Raises CalledProcessError when the child fails (its error is on stderr)."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    command = [sys.executable, script, "--child", *arguments, "--json-out", str(out)]
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "PYTHONPATH": str(root)}
+    try:
+        subprocess.run(command, cwd=root, env=env, check=True)
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)

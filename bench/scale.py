@@ -26,7 +26,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,21 +118,9 @@ def is_seeded(url: str, params: dict) -> bool:
 
 
 def run_size(args, size: str, url: str, params: dict, *, reuse: bool) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        out = Path(handle.name)
-    command = [sys.executable, __file__, "--child", size, "--json-out", str(out)]
-    command += ["--params", json.dumps(params), "--repeat", str(args.repeat)]
-    command += ["--warmup", str(args.warmup)]
-    if reuse:
-        command.append("--reuse")
-    # DEBUG=1 only for loading settings (no secret, plain static files); the child measures
-    # with DEBUG off.
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "PYTHONPATH": str(ROOT)}
-    try:
-        subprocess.run(command, cwd=ROOT, env=env, check=True)
-        return json.loads(out.read_text())
-    finally:
-        out.unlink(missing_ok=True)
+    arguments = [size, "--params", json.dumps(params), "--repeat", str(args.repeat)]
+    arguments += ["--warmup", str(args.warmup), *(["--reuse"] if reuse else [])]
+    return databases.run_child(__file__, url, arguments)
 
 
 # The child: seeding and measuring one size.
