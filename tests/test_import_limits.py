@@ -200,6 +200,15 @@ def test_a_file_of_bad_rows_keeps_only_the_first_100_errors_and_counts_them_all(
     assert result.errors_hidden == 4900
 
 
+def test_rows_counted_but_not_kept_still_stop_the_import():
+    # Keeping no error line must not turn a file with bad rows into a written import.
+    data = many_contacts(20, bad_every=10)
+    result = ContactResource().import_data(read_csv(data), dry_run=False, error_lines=0)
+    assert result.has_validation_errors() and result.error_total == 2
+    assert result.invalid_rows == [] and result.errors_hidden == 2
+    assert not Contact.objects.exists()
+
+
 def test_the_command_prints_the_first_100_errors_unless_asked_for_all(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(many_contacts(300, bad_every=2))

@@ -35,7 +35,6 @@ from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
 from crm_admin.formats import parse_id
 from crm_admin.resources import (
-    ERROR_LINES,
     FORMATS,
     PREVIEW_ROWS,
     CompanyResource,
@@ -117,7 +116,6 @@ class CrmImportExportMixin(ImportExportMixin):
     def get_import_data_kwargs(self, **kwargs):
         kwargs = super().get_import_data_kwargs(**kwargs)
         kwargs["preview_rows"] = self.import_preview_rows
-        kwargs["error_lines"] = ERROR_LINES
         return kwargs
 
     def write_to_tmp_storage(self, import_file, input_format):

@@ -179,7 +179,7 @@ class CrmResource(resources.ModelResource):
         progress = kwargs.get("progress") or (lambda phase, done, total: None)
         preview_limit = kwargs.get("preview_rows", PREVIEW_ROWS)
         positions = self._match_header(dataset.headers or [], result)
-        if result.invalid_rows:
+        if result.has_validation_errors():
             return result
         result.diff_headers = list(positions)
         rows = (
@@ -208,9 +208,10 @@ class CrmResource(resources.ModelResource):
             progress("checking", result.total_rows, len(dataset))
         result.totals[RowResult.IMPORT_TYPE_INVALID] = result.invalid_count
         result.related_created = self.related_created()
-        if result.invalid_rows:
+        if result.has_validation_errors():
             if raise_errors:
-                raise exceptions.ImportError(str(result.error_lines()[0]))
+                lines = result.error_lines()
+                raise exceptions.ImportError(str(lines[0]) if lines else _("The file has errors."))
             return result
         if dry_run or not plans:
             return result

@@ -66,9 +66,20 @@ class ImportResult(Result):
         return self.invalid_count + len(self.base_errors)
 
     @property
+    def error_total(self) -> int:
+        """Every error, kept or not: one per row and column, plus those of the whole file."""
+        return self.error_count + len(self.base_errors)
+
+    @property
     def errors_hidden(self) -> int:
         """Errors counted but not kept (beyond `error_limit`)."""
-        return self.error_count + len(self.base_errors) - len(self.error_lines())
+        if self.error_limit is None:
+            return 0
+        return max(0, self.error_total - self.error_limit)
+
+    def has_validation_errors(self) -> bool:
+        # django-import-export reads the kept rows; a row may be counted but not kept.
+        return self.invalid_count > 0
 
     def append_invalid_row(self, number, row, validation_error):
         self.invalid_count += 1

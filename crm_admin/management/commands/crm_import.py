@@ -105,11 +105,11 @@ class Command(BaseCommand):
             self.stderr.write(str(line))
         if result.errors_hidden:
             self.stderr.write(f"… and {result.errors_hidden:,} more (--all-errors lists them all).")
-        if lines:
+        if result.error_total:
             self.stdout.write(
                 f"{model}: {result.total_rows:,} rows checked, {result.errors:,} with errors."
             )
-            total = len(lines) + result.errors_hidden
+            total = result.error_total
             noun = "error" if total == 1 else "errors"
             raise CommandError(f"{total:,} {noun}: nothing was imported.")
         to = "to be " if dry_run else ""
