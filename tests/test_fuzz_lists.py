@@ -119,8 +119,9 @@ def test_board_query_strings_never_answer_500(fuzz_client, data):
 @given(data=st.data())
 def test_export_query_strings_never_answer_500(fuzz_client, target, data):
     url = reverse(f"admin:crm_admin_{target}_export")
+    changelist = reverse(f"admin:crm_admin_{target}_changelist")
     params = data.draw(query_strings(target), label="query")
-    response = check(fuzz_client, target, url, params, refused_to=f"{url}?e=1")
+    response = check(fuzz_client, target, url, params, refused_to=f"{changelist}?e=1")
     if response.status_code == 200:
         # The export itself runs the filtered query: stream the whole file.
         query = urlencode(params)

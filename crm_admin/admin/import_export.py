@@ -212,8 +212,13 @@ class CrmImportExportMixin(ImportExportMixin):
         try:
             return super().export_action(request)
         except IncorrectLookupParameters:
+            # Back to the list's own error page: the export page's form would post the
+            # flag along, and the list drops it, exporting every row.
             self.message_user(request, _("Those filters are not valid."), messages.ERROR)
-            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+            changelist = reverse(
+                f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+            )
+            return HttpResponseRedirect(f"{changelist}?{ERROR_FLAG}=1")
 
     def get_actions(self, request):
         actions = super().get_actions(request)

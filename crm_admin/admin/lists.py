@@ -9,7 +9,7 @@ the export, which reuse its ChangeList) answers anything else with the admin's u
 
 from functools import cache
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.filters import FieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -73,7 +73,7 @@ class StrictChangeList(ChangeList):
             raise IncorrectLookupParameters(error) from error
 
     def get_queryset(self, request, exclude_parameters=None):
-        # Facet counts call this again with `exclude_parameters`: cap and say so only once.
+        # Facet counts would call this again with `exclude_parameters`: say it only once.
         if exclude_parameters is None:
             self.query, dropped = capped_search(self.query)
             if dropped:
@@ -107,6 +107,9 @@ class StrictListMixin:
 
     paginator = EstimatingPaginator
     show_full_result_count = False
+    # Facet counts (?_facets=1) would count every matching row once per filter choice,
+    # past any count limit.
+    show_facets = admin.ShowFacets.NEVER
 
     def get_changelist(self, request, **kwargs):
         return StrictChangeList
