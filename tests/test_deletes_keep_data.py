@@ -104,6 +104,23 @@ def test_a_saved_filter_whose_tag_is_gone_says_so_when_opened(staff_client):
     ), warnings
 
 
+def test_bulk_deleting_tags_warns_before_and_reports_after(staff_client):
+    buyers = Tag.objects.get(name="Buyers")
+    tags = reverse("admin:crm_admin_tag_changelist")
+    asked = staff_client.post(tags, {"action": "delete_selected", "_selected_action": [buyers.pk]})
+    before = [str(m) for m in get_messages(asked.wsgi_request)]
+    assert len(before) == 1 and before[0].startswith("These saved filters use this tag")
+    assert Tag.objects.filter(pk=buyers.pk).exists()
+
+    done = staff_client.post(
+        tags, {"action": "delete_selected", "_selected_action": [buyers.pk], "post": "yes"}
+    )
+    after = [str(m) for m in get_messages(done.wsgi_request)]
+    assert any(m.startswith("These saved filters used the deleted tag") for m in after), after
+    assert not any(m.startswith("These saved filters use this tag") for m in after)
+    assert not Tag.objects.filter(pk=buyers.pk).exists()
+
+
 def test_a_list_filtered_by_an_existing_tag_gives_no_warning(staff_client):
     buyers = Tag.objects.get(name="Buyers")
     url = reverse("admin:crm_admin_contact_changelist") + f"?tags__id__exact={buyers.pk}"

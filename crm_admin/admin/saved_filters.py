@@ -65,7 +65,7 @@ def tag_ids_in(params: QueryDict) -> set[int]:
 def saved_filters_using_tags(tag_ids: set[int]) -> list[SavedFilter]:
     """The saved filters whose query filters by any of `tag_ids`; one query (only filters
     that mention a tag parameter are read)."""
-    candidates = SavedFilter.objects.filter(query__contains="tags__id").select_related("owner")
+    candidates = SavedFilter.objects.filter(query__contains="tags__id")
     return [saved for saved in candidates if tag_ids_in(QueryDict(saved.query)) & tag_ids]
 
 
