@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_admin.folding import FoldedKeyField, FoldedKeys, FoldedKeysQuerySet, fold
+from crm_admin.locks import transaction_lock
 
 
 def _count_subquery(model, fk_name: str) -> Coalesce:
@@ -199,10 +200,6 @@ class Contact(FoldedKeys, models.Model):
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
 
-# The PostgreSQL advisory lock key that serialises picking a new stage's position.
-STAGE_ORDER_LOCK = 0x43524D5354414745  # "CRMSTAGE"
-
-
 class Stage(FoldedKeys, models.Model):
     class Outcome(models.TextChoices):
         OPEN = "open", _("Open")
@@ -265,9 +262,7 @@ class Stage(FoldedKeys, models.Model):
         get two positions. A unique constraint on `order` is not an option: adminsortable2
         shifts positions with an UPDATE that passes through duplicates. On SQLite, transactions
         start IMMEDIATE (settings.py), which already serialises them."""
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STAGE_ORDER_LOCK])
+        transaction_lock("crm stage order")
         last = Stage.objects.aggregate(last=models.Max("order"))["last"]
         return (last or 0) + 1
 

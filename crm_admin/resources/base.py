@@ -1,6 +1,5 @@
 """The shared machinery of the CRM resources: the import plan, row checks, results, export."""
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -9,7 +8,7 @@ from itertools import batched
 
 import tablib
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import DatabaseError, connection, connections, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
@@ -17,6 +16,7 @@ from import_export import exceptions, resources
 from import_export.results import Error, RowResult
 
 from crm_admin.folding import fold
+from crm_admin.locks import transaction_lock
 from crm_admin.models import Tag
 from crm_admin.resources.files import (
     BATCH_SIZE,
@@ -62,13 +62,6 @@ class RowError(Exception):
 def clean_cell(model, field_name: str, value):
     """`value` cleaned by the model field: type conversion, choices, length and validators."""
     return model._meta.get_field(field_name).clean(value, None)
-
-
-def import_lock_key(model: type[models.Model]) -> int:
-    """The PostgreSQL advisory lock key of `model`'s imports: a signed 64-bit number derived
-    from the model's label, the same in every process (unlike Python's hash())."""
-    digest = hashlib.blake2b(f"crm import {model._meta.label}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -160,17 +153,11 @@ class CrmResource(resources.ModelResource):
 
     def lock_import(self) -> None:
         """Wait for and take the lock that serialises the imports of this resource's model,
-        held until the current transaction ends.
-
-        PostgreSQL: a transaction-scoped advisory lock keyed by the model (one query, which
-        waits while another import of the model holds it). SQLite: no query, the transaction
-        began IMMEDIATE (settings.py) and so already holds the database's only write lock.
-        """
-        using = self.get_db_connection_name()
-        if connections[using].vendor != "postgresql":
-            return
-        with connections[using].cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [import_lock_key(self._meta.model)])
+        held until the current transaction ends (crm_admin/locks.py; one query on
+        PostgreSQL, none on SQLite)."""
+        transaction_lock(
+            f"crm import {self._meta.model._meta.label}", using=self.get_db_connection_name()
+        )
 
     def _check_and_write(self, dataset, dry_run, raise_errors, **kwargs):
         result = ImportResult()
