@@ -7,6 +7,8 @@ such group, so that someone who knows the data renames or merges them (merging m
 and deals, which no migration should guess). Run `migrate` again afterwards.
 """
 
+from itertools import batched
+
 from django.core.management.base import CommandError
 from django.db import migrations, models
 
@@ -69,9 +71,9 @@ def fill_keys(apps, schema_editor):
             if len(group) > 1:
                 spelled = ", ".join(f"“{value}” (id {pk})" for pk, value in group)
                 clashes.append(f"{plural}: {spelled}")
-        table = qn(model._meta.db_table)
-        sql = f"UPDATE {table} SET {qn(key)} = %s WHERE {qn('id')} = %s"
-        updates.append((sql, [(fold(value), pk) for pk, value in rows]))
+        updates.append(
+            (qn(model._meta.db_table), qn(key), [(pk, fold(value)) for pk, value in rows])
+        )
     if clashes:
         raise CommandError(
             "These records are the same ignoring case once Unicode is folded (crm_admin/"
@@ -80,10 +82,19 @@ def fill_keys(apps, schema_editor):
             + "\nRename or merge them (in the admin, before upgrading), then run migrate again. "
             "Nothing was changed."
         )
+    # One UPDATE per 1,000 rows (SQLite 3.33+ and PostgreSQL both take UPDATE ... FROM, and
+    # both name VALUES columns column1, column2), not one per row: a million contacts is a
+    # thousand statements.
     with connection.cursor() as cursor:
-        for sql, params in updates:
-            if params:
-                cursor.executemany(sql, params)
+        for table, column, values in updates:
+            for batch in batched(values, 1000):
+                rows = ", ".join(["(%s, %s)"] * len(batch))
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = v.column2 "
+                    f"FROM (VALUES {rows}) AS v "
+                    f"WHERE {table}.{qn('id')} = CAST(v.column1 AS BIGINT)",
+                    [item for pair in batch for item in pair],
+                )
 
 
 class Migration(migrations.Migration):
