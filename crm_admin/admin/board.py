@@ -110,8 +110,6 @@ class PipelineBoardMixin:
         for column in columns:
             query["stage__id__exact"] = str(column.stage.pk)
             column.list_url = f"{list_url}?{query.urlencode()}"
-            column.value_display = format_money(column.value)
-            column.weighted_display = format_money(column.weighted)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Pipeline board"),
