@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def format_money(value: Decimal | None, *, currency: bool = True) -> str:
@@ -26,6 +27,10 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID else None
+
+
+# What a form or a filter says of a moment is_storable_moment() refuses.
+UNSTORABLE_MOMENT = _("Enter a date and time between the years 1 and 9999.")
 
 
 def is_storable_moment(value: datetime) -> bool:

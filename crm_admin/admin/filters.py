@@ -24,7 +24,7 @@ from unfold.contrib.filters.admin import (
 from unfold.utils import parse_datetime_str
 
 from crm_admin.admin.autocomplete import is_storable_key, related_key_field
-from crm_admin.formats import is_storable_moment, parse_id
+from crm_admin.formats import UNSTORABLE_MOMENT, is_storable_moment, parse_id
 from crm_admin.models import Stage
 from crm_admin.selectors import (
     active_staff,
@@ -165,9 +165,6 @@ def warn_ignored(request, spec, value, reason) -> None:
         _("%(filter)s: “%(value)s” was ignored. %(reason)s")
         % {"filter": spec.title.capitalize(), "value": value, "reason": reason},
     )
-
-
-UNSTORABLE_MOMENT = _("Enter a date and time between the years 1 and 9999.")
 
 
 class BoundedRangeDateTimeFilter(RangeDateTimeFilter):

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
 from crm_admin.folding import fold
-from crm_admin.formats import is_storable_moment
+from crm_admin.formats import UNSTORABLE_MOMENT, is_storable_moment
 from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
 from crm_admin.search import (
     COMPANY_SEARCH_FIELDS,
@@ -199,9 +199,7 @@ class _StorableDateTimeField(forms.DateTimeField):
         if value is None:
             return None
         if not is_storable_moment(value):
-            raise ValidationError(
-                _("Enter a date and time between the years 1 and 9999."), code="invalid"
-            )
+            raise ValidationError(UNSTORABLE_MOMENT, code="invalid")
         # PostgreSQL refuses UTC offsets past 15:59 (Python takes up to 23:59): send the same
         # moment in UTC.
         return value.astimezone(UTC)
