@@ -209,6 +209,22 @@ def test_the_admin_changes_the_outcome_of_a_stage_without_deals_at_once(staff_cl
     assert Stage.objects.get(pk=empty.pk).outcome == Stage.Outcome.WON
 
 
+@pytest.mark.django_db
+def test_renaming_a_stage_while_changing_its_outcome_saves_both_once(staff_client):
+    empty = Stage.objects.create(name="Demo booked")
+    url = reverse("admin:crm_admin_stage_change", args=[empty.pk])
+    data = stage_form(staff_client, empty, outcome="won", name="Demo won")
+    with CaptureQueriesContext(connection) as captured:
+        assert staff_client.post(url, data).status_code == 302
+    saved = Stage.objects.get(pk=empty.pk)
+    assert (saved.name, saved.outcome) == ("Demo won", Stage.Outcome.WON)
+    on_stage = [q["sql"] for q in captured.captured_queries if '"crm_admin_stage"' in q["sql"]]
+    writes = [sql for sql in on_stage if sql.startswith("UPDATE") or "FOR UPDATE" in sql]
+    # The outcome's UPDATE and the name's, and on PostgreSQL the service's and Stage.save()'s
+    # row locks: no second full save of the stage (which would lock it a third time).
+    assert len(writes) == (4 if connection.features.has_select_for_update else 2), writes
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="two connections at once")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_stages_created_at_once_get_two_positions():

@@ -127,10 +127,16 @@ class StageAdmin(StrictListMixin, SortableAdminMixin, ProtectedDeleteSummaryMixi
         return fields
 
     def save_model(self, request, obj, form, change):
-        if change and "outcome" in form.changed_data:
-            # Through the service: the deals' history is written and their close dates kept.
-            services.stage_change_outcome(stage=obj, outcome=obj.outcome, actor=request.user)
-        super().save_model(request, obj, form, change)
+        if not (change and "outcome" in form.changed_data):
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service: the deals' history is written and their close dates kept. It
+        # saves the outcome; the other changed fields follow in one more UPDATE, if any.
+        services.stage_change_outcome(stage=obj, outcome=obj.outcome, actor=request.user)
+        columns = {field.name for field in Stage._meta.concrete_fields}
+        others = [name for name in form.changed_data if name in columns and name != "outcome"]
+        if others:
+            obj.save(update_fields=others)
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_deal_count()
