@@ -131,3 +131,10 @@ class FoldedKeysQuerySet(models.QuerySet):
         return super().bulk_update(objs, [*fields, *sorted(keys)], batch_size=batch_size)
 
     bulk_update.alters_data = True
+
+    def ids_by_key(self, keys=None) -> dict[str, int]:
+        """{folded key: id} of these rows (only those with one of `keys`, when given), for
+        matching names or emails the way the unique constraint compares them; one query."""
+        (key,) = folded_keys(self.model)
+        rows = self if keys is None else self.filter(**{f"{key}__in": list(keys)})
+        return {folded: pk for pk, folded in rows.values_list("pk", key)}

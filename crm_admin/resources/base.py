@@ -333,7 +333,7 @@ class CrmResource(resources.ModelResource):
                 self.new_tags.setdefault(key, name)
 
     def _load_tags(self) -> None:
-        self.tags = {key: pk for pk, key in Tag.objects.values_list("pk", "name_key")}
+        self.tags = Tag.objects.ids_by_key()
         self.tag_keys = {pk: key for key, pk in self.tags.items()}
         self.new_tags: dict[str, str] = {}
 
@@ -348,13 +348,13 @@ class CrmResource(resources.ModelResource):
 
     def _create_missing(self, model, names: dict[str, str], known: dict[str, int]) -> None:
         """Create the companies or tags in `names` (folded name -> spelling) and refresh
-        `known` (folded name -> id). One INSERT per 2,000 names and one read of the keys;
+        `known` (folded name -> id). One INSERT and one read of their ids per 2,000 names;
         a name someone added meanwhile is found, not duplicated."""
-        if not names:
-            return
-        for chunk in batched(names.values(), BATCH_SIZE):
-            model.objects.bulk_create([model(name=name) for name in chunk], ignore_conflicts=True)
-        known.update((key, pk) for pk, key in model.objects.values_list("pk", "name_key"))
+        for chunk in batched(names.items(), BATCH_SIZE):
+            model.objects.bulk_create(
+                [model(name=name) for _, name in chunk], ignore_conflicts=True
+            )
+            known.update(model.objects.ids_by_key(key for key, _ in chunk))
 
     def _write_rows(self, plans: list[Plan], progress: Callable[[int], None]) -> None:
         """bulk_create the new instances and bulk_update the changed ones, by batches."""

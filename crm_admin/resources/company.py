@@ -33,7 +33,7 @@ class CompanyResource(CrmResource):
         return clean_cell(Company, "website", text)
 
     def prefetch(self):
-        self.ids = {key: pk for pk, key in Company.objects.values_list("pk", "name_key")}
+        self.ids = Company.objects.ids_by_key()
 
     def prefetch_batch(self, rows):
         pks = [self.ids[key] for raw in rows if (key := fold(raw["name"])) in self.ids]

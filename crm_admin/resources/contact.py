@@ -61,8 +61,8 @@ class ContactResource(CrmResource):
             for value, label in Contact.Status.choices
             for key in (value, str(label).lower())
         }
-        self.ids = {key: pk for pk, key in Contact.objects.values_list("pk", "email_key")}
-        self.companies = {key: pk for pk, key in Company.objects.values_list("pk", "name_key")}
+        self.ids = Contact.objects.ids_by_key()
+        self.companies = Company.objects.ids_by_key()
         self.new_companies: dict[str, str] = {}
         self._load_tags()
 

@@ -110,7 +110,7 @@ class DealResource(CrmResource):
         return found
 
     def prefetch(self):
-        self.contacts = {key: pk for pk, key in Contact.objects.values_list("pk", "email_key")}
+        self.contacts = Contact.objects.ids_by_key()
         self.stages = {stage.name_key: stage for stage in Stage.objects.all()}
         users: dict[str, object] = {}
         for pk, username, email in get_user_model().objects.values_list("pk", "username", "email"):
