@@ -140,7 +140,7 @@ class SavedFiltersListMixin:
         extra_context = extra_context or {}
         if request.method == "GET":
             warn_about_missing_tags(request, self.model._meta.model_name)
-        if request.user.has_perm("crm_admin.add_savedfilter"):
+        if self.admin_site.get_model_admin(SavedFilter).has_add_permission(request):
             query = normalise_query(request.GET.urlencode())
             extra_context["save_filters_url"] = (
                 reverse("admin:crm_admin_savedfilter_add")
