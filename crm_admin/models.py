@@ -441,8 +441,10 @@ class Deal(models.Model):
 
         The cause is a move when the deal is new or its stage is not the one it was loaded
         with, else a re-save; `outcome_was` (the stage's outcome before a change of the stage
-        itself) makes it that change. `at` is when it happens (default now; the seed replays
-        history with it). No query when `stage` is already loaded.
+        itself) makes it that change. The product changes a stage's deals with the bulk form,
+        outcome_changes(); `outcome_was` keeps this form complete, so that one test runs both
+        forms over every row of the table. `at` is when it happens (default now; the seed
+        replays history with it). No query when `stage` is already loaded.
         """
         if not self.stage_id:
             return
