@@ -112,6 +112,37 @@ def test_a_contact_form_opened_before_a_bulk_tag_add_is_refused(staff_client, an
 
 
 @pytest.mark.django_db
+def test_a_contact_form_opened_before_an_import_changed_it_is_refused(staff_client):
+    from crm_admin.resources import ContactResource, read_csv
+
+    contact = make_contact(title="Buyer", phone="111")
+    stale = open_form(staff_client, contact, title="Head of purchasing")
+    data = f"email,first_name,phone\n{contact.email},{contact.first_name},222\n".encode()
+    result = ContactResource().import_data(read_csv(data), dry_run=False)
+    assert result.updated == 1
+
+    page = page_of(staff_client.post(change_url(contact), stale))
+
+    assert "This contact was changed at" in page and NOT_SAVED in page
+    contact.refresh_from_db()
+    assert (contact.title, contact.phone) == ("Buyer", "222")
+
+
+@pytest.mark.django_db
+def test_a_deal_form_opened_before_its_stage_changed_outcome_is_refused(staff_client, ann):
+    negotiation = stage("Negotiation")
+    deal = make_deal(stage=negotiation, amount=Decimal("100.00"))
+    stale = open_form(staff_client, deal, amount="250.00")
+    services.stage_change_outcome(stage=negotiation, outcome="won", actor=ann)
+
+    page = page_of(staff_client.post(change_url(deal), stale))
+
+    assert re.search(rf"Ann Smith changed this deal at {WHEN}", page)
+    deal.refresh_from_db()
+    assert deal.amount == Decimal("100.00") and deal.probability == 100
+
+
+@pytest.mark.django_db
 def test_a_contact_form_opened_before_a_bulk_tag_removal_is_refused(staff_client, ann):
     vip = make_tag(name="VIP")
     contact = make_contact(tags=[vip])
