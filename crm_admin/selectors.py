@@ -6,7 +6,8 @@ Money sums are exact Decimals on both databases (ExactSum).
 On PostgreSQL the figures over every deal or contact (the board's columns, the open pipeline,
 the forecast, the follow-ups due) read running totals that triggers keep on each write
 (migration 0009: crm_deal_totals per stage and expected close date, crm_contact_contacted_days
-per day of last contact), a few thousand rows instead of a million; SQLite sums the rows.
+per day of last contact; migration 0010: crm_deal_closed_days, closed deals per stage and day),
+a few thousand rows instead of a million; SQLite sums the rows.
 """
 
 from dataclasses import dataclass
@@ -81,7 +82,8 @@ _OPEN = Q(stage__outcome=Stage.Outcome.OPEN)
 
 
 def _keeps_running_totals() -> bool:
-    """Whether the database keeps migration 0009's running totals (PostgreSQL's triggers)."""
+    """Whether the database keeps the running totals of migrations 0009 and 0010 (PostgreSQL's
+    triggers)."""
     return connection.vendor == "postgresql"
 
 
@@ -210,35 +212,131 @@ def pipeline_value_by_stage() -> list[StagePipeline]:
 def pipeline_figures(
     *, now: datetime | None = None, by_stage: list[StagePipeline] | None = None
 ) -> PipelineFigures:
-    """The dashboard's deal figures. Two queries at most, none reading every deal twice: the
-    open pipeline comes from `by_stage` (pipeline_value_by_stage(), run here if not given);
-    won and lost deals are read through the `closed_at` index.
+    """The dashboard's deal figures. Two queries at most, none reading every deal: the open
+    pipeline comes from `by_stage` (pipeline_value_by_stage(), run here if not given); won and
+    lost deals from closed_deals_by_span().
 
     "Won this month" and the win rate go by `closed_at` (from current_month_start(); the last
     90 days). Follow-ups are contacts, not deals: contacts_due_follow_up().
     """
     now = now or timezone.now()
     by_stage = pipeline_value_by_stage() if by_stage is None else by_stage
-    this_month = current_month_start(now=now)
-    window_start = now - timedelta(days=WIN_RATE_DAYS)
-    won = Q(stage__outcome=Stage.Outcome.WON)
-    lost = Q(stage__outcome=Stage.Outcome.LOST)
-    won_month = won & Q(closed_at__gte=this_month)
-    closed = Deal.objects.filter(closed_at__gte=min(this_month, window_start)).aggregate(
-        won_month_count=Count("pk", filter=won_month),
-        won_month_value=ExactSum("amount", filter=won_month),
-        won_window=Count("pk", filter=won & Q(closed_at__gte=window_start)),
-        lost_window=Count("pk", filter=lost & Q(closed_at__gte=window_start)),
+    this_month, window = closed_deals_by_span(
+        [(current_month_start(now=now), None), (now - timedelta(days=WIN_RATE_DAYS), None)]
     )
-    closed_count = closed["won_window"] + closed["lost_window"]
+    won_month_count, won_month_value = this_month[Stage.Outcome.WON]
+    won_window, lost_window = window[Stage.Outcome.WON][0], window[Stage.Outcome.LOST][0]
+    closed_count = won_window + lost_window
     return PipelineFigures(
         open_value=sum((row.value for row in by_stage), Decimal("0.00")),
         weighted_forecast=weighted(sum(row.amount_x_probability for row in by_stage)),
-        won_this_month_count=closed["won_month_count"],
-        won_this_month_value=money(closed["won_month_value"]),
-        win_rate=closed["won_window"] / closed_count if closed_count else None,
+        won_this_month_count=won_month_count,
+        won_this_month_value=won_month_value,
+        win_rate=won_window / closed_count if closed_count else None,
         closed_in_window=closed_count,
     )
+
+
+Span = tuple[datetime, datetime | None]  # [start, end); no end: up to any time
+ClosedFigures = dict[str, tuple[int, Decimal]]  # outcome: (deals, value)
+
+
+def closed_deals_by_span(spans: list[Span]) -> list[ClosedFigures]:
+    """For each span of `closed_at`, the won and the lost deals' count and value (exact),
+    as {Stage.Outcome.WON: (count, value), Stage.Outcome.LOST: (count, value)}. One query.
+
+    On PostgreSQL the whole UTC days inside a span come from the running totals of closed
+    deals per stage and day (migration 0010) and only the partial days at its ends from the
+    `closed_at` index; elsewhere the deals of each span are counted.
+    """
+    if _keeps_running_totals():
+        rows = _closed_from_running_totals(spans)
+    else:
+        rows = _closed_from_deals(spans)
+    figures = [
+        {outcome: (0, money(0)) for outcome in (Stage.Outcome.WON, Stage.Outcome.LOST)}
+        for _ in spans
+    ]
+    for span, outcome, count, value in rows:
+        figures[span][outcome] = (int(count), money(value))
+    return figures
+
+
+def _in_span(span: Span) -> Q:
+    start, end = span
+    return Q(closed_at__gte=start) & (Q(closed_at__lt=end) if end is not None else Q())
+
+
+def _closed_from_deals(spans: list[Span]) -> list[tuple[int, str, int, Decimal]]:
+    outcomes = (Stage.Outcome.WON, Stage.Outcome.LOST)
+    measures = {}
+    for i, span in enumerate(spans):
+        for outcome in outcomes:
+            matches = _in_span(span) & Q(stage__outcome=outcome)
+            measures[f"n_{i}_{outcome}"] = Count("pk", filter=matches)
+            measures[f"v_{i}_{outcome}"] = ExactSum("amount", filter=matches)
+    earliest = min(start for start, _end in spans)
+    row = Deal.objects.filter(closed_at__gte=earliest).aggregate(**measures)
+    return [
+        (i, outcome, row[f"n_{i}_{outcome}"], row[f"v_{i}_{outcome}"])
+        for i in range(len(spans))
+        for outcome in outcomes
+    ]
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _split_at_utc_days(span: Span) -> tuple[tuple[date, date] | None, list[Span]]:
+    """`span` as its whole UTC days [first, end) (None if it holds none) and the partial
+    days left at its ends, as time ranges."""
+    start, end = span
+    first = start.astimezone(UTC).date()
+    if _utc_midnight(first) < start:
+        first += timedelta(days=1)
+    if end is None:
+        return (first, date.max), [(start, _utc_midnight(first))]
+    last = end.astimezone(UTC).date()  # the whole days end where `end`'s UTC day begins
+    if last <= first:
+        return None, [span]
+    return (first, last), [(start, _utc_midnight(first)), (_utc_midnight(last), end)]
+
+
+def _closed_from_running_totals(spans: list[Span]) -> list[tuple[int, str, int, Decimal]]:
+    day_ranges, time_ranges = [], []
+    for i, span in enumerate(spans):
+        days, parts = _split_at_utc_days(span)
+        if days is not None:
+            day_ranges.append((i, *days))
+        time_ranges += [(i, start, end) for start, end in parts if start < end]
+    selects, params = [], []
+    if day_ranges:
+        selects.append(
+            "SELECT p.span, t.stage_id, t.deals, t.amount FROM crm_deal_closed_days t"
+            " JOIN (VALUES "
+            + ", ".join("(%s, %s::date, %s::date)" for _ in day_ranges)
+            + ") AS p (span, first, last) ON t.day >= p.first AND t.day < p.last"
+        )
+        params += [value for row in day_ranges for value in row]
+    if time_ranges:
+        selects.append(
+            "SELECT p.span, d.stage_id, 1, coalesce(d.amount, 0) FROM crm_admin_deal d"
+            " JOIN (VALUES "
+            + ", ".join("(%s, %s::timestamptz, %s::timestamptz)" for _ in time_ranges)
+            + ") AS p (span, first, last)"
+            " ON d.closed_at >= p.first AND d.closed_at < p.last"
+        )
+        params += [value for row in time_ranges for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT x.span, s.outcome, sum(x.deals), sum(x.amount)"
+            f" FROM ({' UNION ALL '.join(selects)}) AS x (span, stage_id, deals, amount)"
+            " JOIN crm_admin_stage s ON s.id = x.stage_id"
+            " WHERE s.outcome IN (%s, %s) GROUP BY x.span, s.outcome",
+            [*params, Stage.Outcome.WON.value, Stage.Outcome.LOST.value],
+        )
+        return cursor.fetchall()
 
 
 def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, Decimal]]:
@@ -289,21 +387,16 @@ def won_lost_by_month(*, months: int = 6, today: date | None = None) -> list[tup
     """(month, deals won, deals lost) by `closed_at` for this month and the `months - 1`
     before it, oldest first; months are those of the current time zone.
 
-    One query: conditional counts per month over the `closed_at` index range.
+    One query: closed_deals_by_span() over the months.
     """
     today = today or timezone.localdate()
     starts = [month_start(today, i - (months - 1)) for i in range(months + 1)]
     bounds = [_aware_midnight(start) for start in starts]
-    won, lost = Q(stage__outcome=Stage.Outcome.WON), Q(stage__outcome=Stage.Outcome.LOST)
-    counts = {}
-    for i in range(months):
-        in_month = Q(closed_at__gte=bounds[i], closed_at__lt=bounds[i + 1])
-        counts[f"won{i}"] = Count("pk", filter=in_month & won)
-        counts[f"lost{i}"] = Count("pk", filter=in_month & lost)
-    row = Deal.objects.filter(closed_at__gte=bounds[0], closed_at__lt=bounds[-1]).aggregate(
-        **counts
-    )
-    return [(starts[i], row[f"won{i}"], row[f"lost{i}"]) for i in range(months)]
+    figures = closed_deals_by_span([(bounds[i], bounds[i + 1]) for i in range(months)])
+    return [
+        (starts[i], figures[i][Stage.Outcome.WON][0], figures[i][Stage.Outcome.LOST][0])
+        for i in range(months)
+    ]
 
 
 def deals_closing_soon(*, user, limit: int = 10) -> QuerySet[Deal]:

@@ -6,7 +6,7 @@ the rows themselves. On SQLite the figures are live sums, and the same tests hol
 """
 
 import threading
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -63,6 +63,28 @@ def rows_due(now) -> int:
     )
 
 
+def rows_closed(spans) -> list:
+    figures = [{o: (0, Decimal(0)) for o in (Stage.Outcome.WON, Stage.Outcome.LOST)} for _ in spans]
+    for at, outcome, amount in Deal.objects.filter(closed_at__isnull=False).values_list(
+        "closed_at", "stage__outcome", "amount"
+    ):
+        for i, (start, end) in enumerate(spans):
+            if outcome in figures[i] and start <= at and (end is None or at < end):
+                count, value = figures[i][outcome]
+                figures[i][outcome] = (count + 1, value + (amount or 0))
+    return [{o: (n, selectors.money(v)) for o, (n, v) in row.items()} for row in figures]
+
+
+def closed_spans(now) -> list:
+    """Spans of whole and partial UTC days, one shorter than a day and one open-ended."""
+    return [
+        (now - timedelta(days=40, hours=5), now - timedelta(days=2, minutes=7)),
+        (now - timedelta(hours=3), now - timedelta(hours=1)),
+        (now - timedelta(days=3, seconds=1), None),
+        (selectors.current_month_start(now=now), None),
+    ]
+
+
 def assert_figures_exact(now=None):
     now = now or timezone.now()
     by_stage = rows_by_stage()
@@ -76,6 +98,8 @@ def assert_figures_exact(now=None):
         timezone.localdate(now)
     )
     assert selectors.contacts_due_follow_up_count(now=now) == rows_due(now)
+    spans = closed_spans(now)
+    assert selectors.closed_deals_by_span(spans) == rows_closed(spans)
 
 
 def open_stage(name: str) -> Stage:
@@ -148,6 +172,45 @@ def test_every_write_path_keeps_the_figures_exact(staff_client, admin_user):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Asia/Kolkata"])
+def test_closed_deal_figures_count_whole_and_partial_days_exactly(settings, zone):
+    settings.TIME_ZONE = zone
+    now = timezone.now()
+    won, lost = stage("Closed-Won"), stage("Closed-Lost")
+    contact = make_contact()
+    # Every 5h 17min over 50 days: deals on both sides of every span's ends and of midnights.
+    deals = Deal.objects.bulk_create(
+        Deal(
+            title=f"Closed {i}",
+            contact=contact,
+            stage=won if i % 3 else lost,
+            amount=None if i % 11 == 0 else Decimal(f"{500 + i}.{i % 100:02d}"),
+            closed_at=now - timedelta(minutes=317 * i),
+        )
+        for i in range(230)
+    )
+    assert_figures_exact(now)
+    spans = closed_spans(now)
+    assert selectors.closed_deals_by_span(spans) == rows_closed(spans)
+    assert sum(row[Stage.Outcome.WON][0] for row in rows_closed(spans)) > 100
+
+    services.deals_move_to_stage(
+        deals=Deal.objects.filter(pk__in=[d.pk for d in deals[::4]]), stage=stage("Negotiation")
+    )  # reopened: no longer closed
+    Deal.objects.filter(pk__in=[d.pk for d in deals[1::5]]).update(amount=Decimal("3.21"))
+    Deal.objects.filter(pk__in=[d.pk for d in deals[2::7]]).delete()
+    assert selectors.closed_deals_by_span(spans) == rows_closed(spans)
+    today = timezone.localdate(now)
+    starts = [selectors.month_start(today, i - 5) for i in range(7)]
+    midnights = [timezone.make_aware(datetime.combine(day, time.min)) for day in starts]
+    by_month = rows_closed([(midnights[i], midnights[i + 1]) for i in range(6)])
+    assert selectors.won_lost_by_month(today=today) == [
+        (starts[i], row[Stage.Outcome.WON][0], row[Stage.Outcome.LOST][0])
+        for i, row in enumerate(by_month)
+    ]
+
+
+@pytest.mark.django_db
 def test_contacts_due_follow_up_count_follows_every_contact_write():
     now = timezone.now()
     old, recent = now - timedelta(days=60), now - timedelta(days=3)
@@ -206,11 +269,13 @@ def test_concurrent_writers_neither_wait_nor_lose_a_change():
 @on_postgresql
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_migration_sums_the_deals_already_there():
-    seed_deals(25)
+    deals = seed_deals(25)
+    services.deals_mark_won(deals=Deal.objects.filter(pk__in=[d.pk for d in deals[:6]]))
     make_contact(last_contacted_at=timezone.now() - timedelta(days=90))
     executor = MigrationExecutor(connection)
     executor.migrate([("crm_admin", "0008_stage_outcome_history")])
     Deal.objects.filter(expected_close_date=None).update(amount=Decimal("7.77"))  # no triggers
+    Deal.objects.filter(pk=deals[0].pk).update(closed_at=timezone.now() - timedelta(days=2))
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
     assert_figures_exact()

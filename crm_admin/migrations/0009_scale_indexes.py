@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import crm_admin.models
+from crm_admin.migrations._running_totals import drop_summary_sql, summary_sql
 
 # Issue 11, the dashboard and the board at a million deals (PostgreSQL only; SQLite reads the
 # live aggregates, which are fast at the sizes it serves).
@@ -61,89 +62,6 @@ SUMMARIES = {
 }
 
 
-def _summary_sql(name: str, spec: dict) -> list[str]:
-    keys = list(spec["keys"])
-    measures = list(spec["measures"])
-    key_list, measure_list = ", ".join(keys), ", ".join(measures)
-    sums = ", ".join(f"sum({m})" for m in measures)
-    nonzero = " OR ".join(f"sum({m}) <> 0" for m in measures)
-    same_key = " AND ".join(
-        f"coalesce(t.{k}, 'infinity') = coalesce(d.{k}, 'infinity')"
-        if "NOT NULL" not in spec["keys"][k]
-        else f"t.{k} = d.{k}"
-        for k in keys
-    )
-
-    def rows(transition: str, sign: str) -> str:
-        values = [f"{expr} AS {k}" for k, expr in spec["key_values"].items()]
-        values += [f"{sign}{expr} AS {m}" for m, expr in spec["measures"].items()]
-        return f"SELECT {', '.join(values)} FROM {transition}"
-
-    changes = {
-        "insert": rows("new_rows", ""),
-        "delete": rows("old_rows", "-"),
-        "update": f"{rows('new_rows', '')} UNION ALL {rows('old_rows', '-')}",
-    }
-    columns = ", ".join(f"{k} {t}" for k, t in spec["keys"].items())
-    columns += ", " + ", ".join(f"{m} numeric NOT NULL" for m in measures)
-    statements = [
-        f"CREATE TABLE {name} (id bigserial PRIMARY KEY, {columns})",
-        f"CREATE INDEX {name}_key_idx ON {name} ({key_list})",
-        f"INSERT INTO {name} ({key_list}, {measure_list}) "
-        f"SELECT {key_list}, {sums} FROM ({rows(spec['table'], '')}) AS change "
-        f"GROUP BY {key_list}",
-    ]
-    for operation, change in changes.items():
-        statements.append(
-            f"""CREATE FUNCTION {name}_after_{operation}() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                WITH change AS ({change}),
-                picked AS (
-                    SELECT t.id FROM {name} t
-                    WHERE EXISTS (SELECT FROM change d WHERE {same_key})
-                    FOR UPDATE SKIP LOCKED
-                ),
-                folded AS (
-                    DELETE FROM {name} t USING picked WHERE t.id = picked.id
-                    RETURNING {key_list}, {measure_list}
-                )
-                INSERT INTO {name} ({key_list}, {measure_list})
-                SELECT {key_list}, {sums}
-                FROM (SELECT * FROM folded UNION ALL SELECT * FROM change) AS total
-                GROUP BY {key_list} HAVING {nonzero};
-                RETURN NULL;
-            END $$"""
-        )
-        transitions = {
-            "insert": "NEW TABLE AS new_rows",
-            "delete": "OLD TABLE AS old_rows",
-            "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        }[operation]
-        statements.append(
-            f"CREATE TRIGGER {name}_after_{operation} AFTER {operation.upper()} "
-            f"ON {spec['table']} REFERENCING {transitions} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_after_{operation}()"
-        )
-    statements += [
-        # DELETE, not TRUNCATE: the latter would lock out readers until the transaction ends.
-        f"""CREATE FUNCTION {name}_after_truncate() RETURNS trigger
-        LANGUAGE plpgsql AS $$ BEGIN DELETE FROM {name}; RETURN NULL; END $$""",
-        f"CREATE TRIGGER {name}_after_truncate AFTER TRUNCATE ON {spec['table']} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_after_truncate()",
-    ]
-    return statements
-
-
-def _drop_summary_sql(name: str, spec: dict) -> list[str]:
-    operations = ("insert", "update", "delete", "truncate")
-    return [
-        *(f"DROP TRIGGER IF EXISTS {name}_after_{op} ON {spec['table']}" for op in operations),
-        *(f"DROP FUNCTION IF EXISTS {name}_after_{op}()" for op in operations),
-        f"DROP TABLE IF EXISTS {name}",
-    ]
-
-
 def create_postgresql_reads(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
@@ -154,7 +72,7 @@ def create_postgresql_reads(apps, schema_editor):
     for name, spec in SUMMARIES.items():
         # No write may slip between the totals' first sum and their triggers.
         schema_editor.execute(f"LOCK TABLE {spec['table']} IN SHARE ROW EXCLUSIVE MODE")
-        for statement in _summary_sql(name, spec):
+        for statement in summary_sql(name, spec):
             schema_editor.execute(statement)
 
 
@@ -162,7 +80,7 @@ def drop_postgresql_reads(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, spec in SUMMARIES.items():
-        for statement in _drop_summary_sql(name, spec):
+        for statement in drop_summary_sql(name, spec):
             schema_editor.execute(statement)
     for index in PG_INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {index}")
