@@ -52,21 +52,6 @@ def exact_count_limit() -> int:
     return settings.CRM_EXACT_COUNT_LIMIT
 
 
-def table_estimate(queryset) -> int | None:
-    """PostgreSQL's estimate of the rows in `queryset`'s table; None when the table was never
-    analyzed or the database is not PostgreSQL. One query."""
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-            [queryset.model._meta.db_table],
-        )
-        row = cursor.fetchone()
-    return row[0] if row and row[0] >= 0 else None
-
-
 def query_estimate(queryset) -> int | None:
     """The planner's estimate of the rows `queryset` returns (EXPLAIN, nothing executed);
     None on other databases. One query."""
@@ -86,20 +71,38 @@ def is_unfiltered(queryset) -> bool:
     return not queryset.query.where and not queryset.query.distinct
 
 
+def _capped_count_and_table_estimate(queryset, limit: int) -> tuple[int, int | None]:
+    """The rows of `queryset` counted up to `limit` + 1, and PostgreSQL's estimate of the rows
+    in its table (None when the table was never analyzed), in one query."""
+    sql, params = queryset.order_by().values("pk")[: limit + 1].query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM ({sql}) AS capped),"
+            " (SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass)",
+            [*params, queryset.model._meta.db_table],
+        )
+        capped, estimate = cursor.fetchone()
+    return capped, (estimate if estimate is not None and estimate >= 0 else None)
+
+
 def list_count(queryset) -> int:
     """The number of rows of `queryset` for a list: exact up to the limit, else an
-    ApproximateCount (see the module docstring). One query under the limit (a COUNT over at
-    most limit + 1 rows), two past it (that, and PostgreSQL's estimate)."""
+    ApproximateCount (see the module docstring). One query for an unfiltered list (the capped
+    count and the table's estimate together) and for a filtered one under the limit; two for
+    a filtered one past it (the capped count, then the planner's estimate)."""
     if connections[queryset.db].vendor != "postgresql":
         return queryset.count()
     limit = exact_count_limit()
-    capped = queryset.order_by().values("pk")[: limit + 1].count()
-    if capped <= limit:
-        return capped
     if is_unfiltered(queryset):
-        estimate = table_estimate(queryset)
+        capped, estimate = _capped_count_and_table_estimate(queryset, limit)
+        if capped <= limit:
+            return capped
         if estimate is not None:
             return ApproximateCount(max(estimate, limit + 1))
+    else:
+        capped = queryset.order_by().values("pk")[: limit + 1].count()
+        if capped <= limit:
+            return capped
     estimate = query_estimate(queryset) or 0
     return ApproximateCount(max(estimate, limit + 1), more_than=limit)
 
