@@ -314,4 +314,6 @@ UNFOLD = {
     },
     "TABS": "crm_admin.admin.saved_filters.saved_filter_tabs",
     "DASHBOARD_CALLBACK": "crm_admin.dashboard.dashboard_callback",
+    # The compact classes of the CRM's lists (crm_admin/cells.py).
+    "STYLES": ["crm_admin.cells.stylesheet"],
 }

@@ -8,7 +8,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 from unfold.decorators import action, display
 
-from crm_admin import services
+from crm_admin import cells, services
 from crm_admin.admin import actions
 from crm_admin.admin.autocomplete import StorableKeysFormMixin
 from crm_admin.admin.board import PipelineBoardMixin
@@ -111,9 +111,10 @@ class DealAdmin(
     def display_company(self, deal):
         return deal.company or "-"
 
-    @display(description=_("stage"), ordering="stage__order", label=OUTCOME_COLOURS)
+    @display(description=_("stage"), ordering="stage__order")
     def display_stage(self, deal):
-        return deal.stage.outcome, deal.stage.name
+        # Unfold's label, drawn by cells (no template render per cell).
+        return cells.label(deal.stage.name, OUTCOME_COLOURS.get(deal.stage.outcome))
 
     @display(description=_("amount"), ordering="amount")
     def display_amount(self, deal):

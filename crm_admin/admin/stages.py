@@ -9,7 +9,7 @@ from unfold.decorators import display
 from unfold.forms import ActionForm
 from unfold.widgets import BASE_CLASSES
 
-from crm_admin import services
+from crm_admin import cells, services
 from crm_admin.admin.deals import OUTCOME_COLOURS
 from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
@@ -141,9 +141,10 @@ class StageAdmin(StrictListMixin, SortableAdminMixin, ProtectedDeleteSummaryMixi
     def get_queryset(self, request):
         return super().get_queryset(request).with_deal_count()
 
-    @display(description=_("outcome"), ordering="outcome", label=OUTCOME_COLOURS)
+    @display(description=_("outcome"), ordering="outcome")
     def display_outcome(self, stage):
-        return stage.outcome, stage.get_outcome_display()
+        # Unfold's label, drawn by cells (no template render per cell).
+        return cells.label(stage.get_outcome_display(), OUTCOME_COLOURS.get(stage.outcome))
 
     @display(description=_("deals"), ordering="deal_count")
     def display_deal_count(self, stage):
