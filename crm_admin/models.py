@@ -56,7 +56,88 @@ def latest_contact(stored, at):
     return at
 
 
-class ContactQuerySet(FoldedKeysQuerySet):
+class NextStepDue(models.TextChoices):
+    """When a record's next step is due, as the lists' filter and the dashboard's My day say
+    it; `today` is the current time zone's date. "This week" is the seven days after today."""
+
+    OVERDUE = "overdue", _("Overdue")
+    TODAY = "today", _("Due today")
+    THIS_WEEK = "week", _("Due this week")
+    NONE = "none", _("No next step")
+
+
+NEXT_STEP_WEEK_DAYS = 7
+
+
+def next_step_due_condition(due: str, *, today=None) -> Q:
+    """The records whose next step is `due` (a NextStepDue value) on `today` (default: the
+    current date of the time zone). One definition for the filters, My day and the API."""
+    today = today or timezone.localdate()
+    return {
+        NextStepDue.OVERDUE: Q(next_step_due__lt=today),
+        NextStepDue.TODAY: Q(next_step_due=today),
+        NextStepDue.THIS_WEEK: Q(
+            next_step_due__gt=today,
+            next_step_due__lte=today + timedelta(days=NEXT_STEP_WEEK_DAYS),
+        ),
+        NextStepDue.NONE: Q(next_step=""),
+    }[NextStepDue(due)]
+
+
+class NextStepQuerySet(models.QuerySet):
+    def next_step_due(self, due: str, *, today=None):
+        """These records whose next step is `due` (see next_step_due_condition)."""
+        return self.filter(next_step_due_condition(due, today=today))
+
+
+def owner_field(*, related_name: str) -> models.ForeignKey:
+    """The user who owns a record (optional); the record stays when the user goes."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name=related_name,
+    )
+
+
+class NextStepFields(models.Model):
+    """One next step per record (a deal, a contact): what happens next and by when. A date
+    needs a step (a constraint on each model: next_step_constraint)."""
+
+    next_step = models.CharField(_("next step"), max_length=200, blank=True)
+    next_step_due = models.DateField(_("next step due"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def next_step_due_on(self, *, today=None) -> NextStepDue | None:
+        """The NextStepDue this record is in on `today`, in memory: next_step_due_condition()
+        for one record (for a page that shows it), None when its step is dated past the week
+        or has no date. Whether a deal is open is the caller's: the record's own fields only."""
+        today = today or timezone.localdate()
+        due = self.next_step_due
+        if due is None:
+            return NextStepDue.NONE if not self.next_step else None
+        if due < today:
+            return NextStepDue.OVERDUE
+        if due == today:
+            return NextStepDue.TODAY
+        if due <= today + timedelta(days=NEXT_STEP_WEEK_DAYS):
+            return NextStepDue.THIS_WEEK
+        return None
+
+
+def next_step_constraint(model_name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(next_step_due__isnull=True) | ~Q(next_step=""),
+        name=f"crm_{model_name}_next_step_due_needs_step",
+        violation_error_message=_("Say what the next step is, or leave its date empty."),
+    )
+
+
+class ContactQuerySet(NextStepQuerySet, FoldedKeysQuerySet):
     def for_admin_list(self):
         return self.select_related("company").prefetch_related("tags")
 
@@ -81,9 +162,13 @@ class StageQuerySet(FoldedKeysQuerySet):
         return self.get(name_key=fold(name))
 
 
-class DealQuerySet(models.QuerySet):
+class DealQuerySet(NextStepQuerySet):
     def for_admin_list(self):
         return self.select_related("contact__company", "stage", "owner")
+
+    def next_step_due(self, due: str, *, today=None):
+        """Open deals whose next step is `due`: a closed deal has none (STAGE_OUTCOME_RULE)."""
+        return super().next_step_due(due, today=today).filter(stage__outcome=Stage.Outcome.OPEN)
 
 
 class Tag(FoldedKeys, models.Model):
@@ -140,7 +225,7 @@ class Company(FoldedKeys, models.Model):
         return self.name
 
 
-class Contact(FoldedKeys, models.Model):
+class Contact(FoldedKeys, NextStepFields):
     class Status(models.TextChoices):
         NEW = "new", _("New")
         CONTACTED = "contacted", _("Contacted")
@@ -167,6 +252,8 @@ class Contact(FoldedKeys, models.Model):
         related_name="contacts",
     )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="contacts")
+    # Who looks after the relationship; a deal's owner stays the deal's own.
+    owner = owner_field(related_name="contacts")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -180,12 +267,16 @@ class Contact(FoldedKeys, models.Model):
                 name="crm_contact_email_key_unique",
                 violation_error_message=_("A contact with this email already exists."),
             ),
+            next_step_constraint("contact"),
         ]
         indexes = [
             models.Index(fields=["last_name", "first_name", "id"], name="crm_contact_name_idx"),
             models.Index(fields=["status"], name="crm_contact_status_idx"),
             models.Index(fields=["last_contacted_at"], name="crm_contact_lastcontact_idx"),
             models.Index(fields=["created_at"], name="crm_contact_created_idx"),
+            # My day (an owner's steps by date) and the lists sorted by next step.
+            models.Index(fields=["owner", "next_step_due"], name="crm_contact_owner_step_idx"),
+            models.Index(fields=["next_step_due", "id"], name="crm_contact_step_due_idx"),
         ]
 
     def __str__(self) -> str:
@@ -307,7 +398,7 @@ class Memory(enum.Enum):
     REMEMBER = "remember"
 
 
-class Deal(models.Model):
+class Deal(NextStepFields):
     title = models.CharField(_("title"), max_length=200)
     contact = models.ForeignKey(
         Contact, verbose_name=_("contact"), on_delete=models.PROTECT, related_name="deals"
@@ -329,14 +420,7 @@ class Deal(models.Model):
         default=50,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("owner"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="deals",
-    )
+    owner = owner_field(related_name="deals")
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="deals")
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
     # What a change of the stage's own outcome to open took away, given back if the stage
@@ -369,6 +453,7 @@ class Deal(models.Model):
                 name="crm_deal_amount_not_negative",
                 violation_error_message=_("The amount cannot be negative."),
             ),
+            next_step_constraint("deal"),
         ]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="crm_deal_created_idx"),
@@ -390,6 +475,8 @@ class Deal(models.Model):
                 fields=["owner", "expected_close_date", "-amount", "id"],
                 name="crm_deal_owner_closing_idx",
             ),
+            models.Index(fields=["owner", "next_step_due"], name="crm_deal_owner_step_idx"),
+            models.Index(fields=["next_step_due", "id"], name="crm_deal_step_due_idx"),
         ]
 
     def __str__(self) -> str:
@@ -413,7 +500,8 @@ class Deal(models.Model):
     # The stage-outcome rule, one table read by both of its forms below: apply_stage_outcome()
     # (one deal, before it is saved) and outcome_changes() (the values of an UPDATE of many).
     # A row says, for a cause and whether the stage's outcome is now closed (won or lost), what
-    # the close date becomes, whether the probability becomes the closed one (100 won, 0 lost),
+    # the close date becomes, whether the deal takes the closed state (probability 100 won, 0
+    # lost, and no next step),
     # and what happens to the reopening memory (`reopened_outcome`, `reopened_closed_at`).
     #
     # Decided: moving a deal into a closed stage is a new closing, stamped now, also from
@@ -433,8 +521,17 @@ class Deal(models.Model):
     }
     # The probability a deal takes in a closed stage.
     CLOSED_PROBABILITY = {Stage.Outcome.WON: 100, Stage.Outcome.LOST: 0}
-    # The fields the rule owns: never taken from a form, written whenever the stage is.
-    STAGE_RULE_FIELDS = ("closed_at", "probability", "reopened_outcome", "reopened_closed_at")
+    # A deal in a closed stage has no next step: closing it, by any path, clears it.
+    CLOSED_NEXT_STEP = {"next_step": "", "next_step_due": None}
+    # The fields the rule writes, written whenever the stage is (the close date and the
+    # reopening memory are never taken from a form).
+    STAGE_RULE_FIELDS = (
+        "closed_at",
+        "probability",
+        "reopened_outcome",
+        "reopened_closed_at",
+        *CLOSED_NEXT_STEP,
+    )
 
     def apply_stage_outcome(self, *, at=None, outcome_was: str | None = None) -> None:
         """Put the fields of STAGE_OUTCOME_RULE in step with the deal's stage, in memory.
@@ -471,6 +568,8 @@ class Deal(models.Model):
         }[closing]
         if closed_probability:
             self.probability = self.CLOSED_PROBABILITY[outcome]
+            for name, value in self.CLOSED_NEXT_STEP.items():
+                setattr(self, name, value)
 
     @classmethod
     def outcome_changes(
@@ -502,6 +601,7 @@ class Deal(models.Model):
             changes |= {"reopened_outcome": "", "reopened_closed_at": None}
         if closed_probability:
             changes["probability"] = cls.CLOSED_PROBABILITY[outcome]
+            changes |= cls.CLOSED_NEXT_STEP
         return changes
 
     @property

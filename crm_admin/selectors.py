@@ -32,7 +32,15 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from crm_admin.models import Contact, Deal, Stage
+from crm_admin.counting import ApproximateCount, exact_count_limit
+from crm_admin.models import (
+    NEXT_STEP_WEEK_DAYS,
+    Contact,
+    Deal,
+    NextStepDue,
+    Stage,
+    next_step_due_condition,
+)
 
 CENTS = Decimal("0.01")
 WIN_RATE_DAYS = 90
@@ -133,33 +141,42 @@ class PipelineFigures:
 def contacts_due_follow_up(
     *, contacts: QuerySet[Contact] | None = None, now: datetime | None = None
 ) -> QuerySet[Contact]:
-    """`contacts` (all by default) not contacted for settings.CRM_FOLLOW_UP_DAYS days, or never:
-    the dashboard's follow-ups and the contact list's "due" filter. Lazy: one query when read
-    (a count is served by the `last_contacted_at` index)."""
+    """`contacts` (all by default) due a follow-up: their next step is due (today or before,
+    in the current time zone), or they have none and were not contacted for
+    settings.CRM_FOLLOW_UP_DAYS days, or never. The one definition behind the dashboard's
+    figure and list and the contact list's "due" filter (and so the saved filters using it).
+    Lazy: one query when read."""
+    now = now or timezone.now()
     contacts = Contact.objects.all() if contacts is None else contacts
-    return contacts.not_contacted_for(days=settings.CRM_FOLLOW_UP_DAYS, now=now)
+    cutoff = now - timedelta(days=settings.CRM_FOLLOW_UP_DAYS)
+    # A next step's date needs its text (a constraint): a due date alone means a step.
+    return contacts.filter(
+        Q(next_step_due__lte=timezone.localdate(now))
+        | Q(next_step="") & (Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=cutoff))
+    )
 
 
 def contacts_due_follow_up_count(*, now: datetime | None = None) -> int:
     """How many contacts contacts_due_follow_up() holds, exactly; one query.
 
-    On PostgreSQL: the running count of contacts per UTC day of their last contact (and never)
-    before the cutoff's day, plus the contacts of that day up to the cutoff itself (a range of
-    the `last_contacted_at` index). Elsewhere it counts the rows.
+    On PostgreSQL: the running count of contacts (migration 0011) with a next step due by
+    today, plus those without one by UTC day of their last contact (and never) before the
+    cutoff's day, plus the contacts without one contacted on that day before the cutoff
+    itself (a range of the `last_contacted_at` index). Elsewhere it counts the rows.
     """
     now = now or timezone.now()
     if not _keeps_running_totals():
         return contacts_due_follow_up(now=now).count()
     cutoff = now - timedelta(days=settings.CRM_FOLLOW_UP_DAYS)
     cutoff_day = cutoff.astimezone(UTC).date()
-    day_start = datetime.combine(cutoff_day, time.min, tzinfo=UTC)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (SELECT coalesce(sum(contacts), 0) FROM crm_contact_contacted_days"
-            "        WHERE day IS NULL OR day < %s)"
-            " + (SELECT count(*) FROM crm_admin_contact"
-            "    WHERE last_contacted_at >= %s AND last_contacted_at < %s)",
-            [cutoff_day, day_start, cutoff],
+            "SELECT (SELECT coalesce(sum(contacts), 0) FROM crm_contact_follow_up_days"
+            "        WHERE (has_step AND due <= %s)"
+            "           OR (NOT has_step AND (day IS NULL OR day < %s)))"
+            " + (SELECT count(*) FROM crm_admin_contact WHERE next_step = ''"
+            "    AND last_contacted_at >= %s AND last_contacted_at < %s)",
+            [timezone.localdate(now), cutoff_day, _utc_midnight(cutoff_day), cutoff],
         )
         return int(cursor.fetchone()[0])
 
@@ -408,12 +425,102 @@ def deals_closing_soon(*, user, limit: int = 10) -> QuerySet[Deal]:
     )
 
 
-def follow_ups_due(*, limit: int = 10, now: datetime | None = None) -> QuerySet[Contact]:
-    """The contacts most overdue for a follow-up: never contacted first, then the oldest."""
-    return (
-        contacts_due_follow_up(now=now)
-        .select_related("company")
-        .order_by(F("last_contacted_at").asc(nulls_first=True), "pk")[:limit]
+def follow_ups_due(*, limit: int = 10, now: datetime | None = None) -> list[Contact]:
+    """The contacts most overdue for a follow-up (contacts_due_follow_up()): those whose next
+    step is due, soonest due first, then those without one, never contacted first, then the
+    longest not contacted. Two queries, each reading at most `limit` rows through an index."""
+    now = now or timezone.now()
+    due = contacts_due_follow_up(now=now).select_related("company")
+    with_step = list(due.exclude(next_step="").order_by("next_step_due", "pk")[:limit])
+    without = due.filter(next_step="").order_by(F("last_contacted_at").asc(nulls_first=True), "pk")
+    return with_step + list(without[:limit])[: limit - len(with_step)]
+
+
+@dataclass(frozen=True)
+class NextStepItem:
+    record: Deal | Contact
+    due: date | None
+
+    @property
+    def kind(self) -> str:
+        return self.record._meta.model_name
+
+
+@dataclass(frozen=True)
+class MyDay:
+    """A user's next steps: `now` (overdue and due today) and `week` (the next 7 days), each
+    soonest first, deals and contacts together; `counts` per (model name, NextStepDue) with
+    the user's open deals without a next step under ("deal", NextStepDue.NONE), which may be
+    an ApproximateCount ("more than 10,000")."""
+
+    now: list[NextStepItem]
+    week: list[NextStepItem]
+    counts: dict[tuple[str, str], int]
+
+
+def _dated_step_counts(records: QuerySet, today: date, last: date) -> dict[str, int]:
+    """`records`' next steps overdue, due today and due this week, counted over the steps due
+    by `last` alone (a range of the (owner, next_step_due) index, not every record)."""
+    dues = (NextStepDue.OVERDUE, NextStepDue.TODAY, NextStepDue.THIS_WEEK)
+    return records.filter(next_step_due__lte=last).aggregate(
+        **{due.value: Count("pk", filter=next_step_due_condition(due, today=today)) for due in dues}
+    )
+
+
+def _capped_count(records: QuerySet) -> int:
+    """How many `records` there are, counted up to settings.CRM_EXACT_COUNT_LIMIT: past it an
+    ApproximateCount ("more than 10,000"), as the lists say. One query reading at most the
+    limit + 1 rows."""
+    limit = exact_count_limit()
+    count = records.order_by().values("pk")[: limit + 1].count()
+    return ApproximateCount(count, more_than=limit) if count > limit else count
+
+
+def my_day(
+    *,
+    user,
+    today: date | None = None,
+    limit: int = 10,
+    deals: bool = True,
+    contacts: bool = True,
+) -> MyDay:
+    """The dashboard's My day for `user`: next steps of their open deals and of the contacts
+    they own, overdue or due today, then due in the next 7 days, at most `limit` in each part
+    (from the 2 x `limit` soonest due of each kind), with counts. `deals` / `contacts` False
+    leaves that kind out: no query, no counts.
+
+    Queries: per kind one count of the steps due by the week's end and one list, both through
+    the (owner, next_step_due) indexes; for deals a third, the open deals without a step,
+    counted up to settings.CRM_EXACT_COUNT_LIMIT (then "more than"; PostgreSQL reads them from
+    migration 0012's partial index). Five with both kinds, whatever the number of records.
+    """
+    today = today or timezone.localdate()
+    last = today + timedelta(days=NEXT_STEP_WEEK_DAYS)
+    kinds = []
+    if deals:
+        kinds.append((Deal.objects.filter(_OPEN, owner=user), ("contact__company",)))
+    if contacts:
+        kinds.append((Contact.objects.filter(owner=user), ("company",)))
+    counts = {}
+    items = []
+    for records, related in kinds:
+        kind = records.model._meta.model_name
+        for due, count in _dated_step_counts(records, today, last).items():
+            counts[kind, due] = count
+        if records.model is Deal:
+            no_step = records.filter(next_step_due_condition(NextStepDue.NONE))
+            counts[kind, NextStepDue.NONE.value] = _capped_count(no_step)
+        upcoming = (
+            records.filter(next_step_due__lte=last)
+            .select_related(*related)
+            .order_by("next_step_due", "pk")
+        )
+        items += [NextStepItem(record, record.next_step_due) for record in upcoming[: 2 * limit]]
+    items.sort(key=lambda item: (item.due, item.kind, item.record.pk))
+    return MyDay(
+        now=[item for item in items if item.due <= today][:limit],
+        week=[item for item in items if item.due > today][:limit],
+        counts=counts,
     )
 
 

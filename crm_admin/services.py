@@ -152,6 +152,34 @@ def deals_assign_owner(*, deals: QuerySet[Deal], owner, actor=None) -> int:
 
 
 @transaction.atomic
+def next_steps_set(*, rows: QuerySet, text: str, due=None, actor=None) -> int:
+    """Give every deal or contact in `rows` the next step `text`, due on `due` (a date or
+    None); an empty `text` clears it. Returns how many records changed.
+
+    Closed deals are left out: a closed deal has no next step (Deal.STAGE_OUTCOME_RULE).
+    Refuses, changing nothing, a date without a step and a step longer than the field. Two
+    statements (history, update) whatever the number of rows.
+    """
+    text = (text or "").strip()
+    model = rows.model
+    limit = model._meta.get_field("next_step").max_length
+    if due is not None and not text:
+        raise ValidationError(_("Say what the next step is, or leave its date empty."))
+    if len(text) > limit:
+        raise ValidationError(_("A next step has at most %(limit)d characters.") % {"limit": limit})
+    changing = _rows(rows).exclude(next_step=text, next_step_due=due)
+    if model is Deal:
+        changing = changing.filter(stage__outcome=Stage.Outcome.OPEN)
+    if text:
+        when = _(" due %s") % due.isoformat() if due else ""
+        message = _("Next step set to “%(text)s”%(when)s.") % {"text": text, "when": when}
+    else:
+        message = _("Next step cleared.")
+    _history_record(actor=actor, rows=changing, message=message)
+    return changing.update(next_step=text, next_step_due=due, updated_at=timezone.now())
+
+
+@transaction.atomic
 def contacts_set_status(*, contacts: QuerySet[Contact], status: str, actor=None) -> int:
     """Set the status of `contacts`; returns how many changed. Refuses an unknown status.
 

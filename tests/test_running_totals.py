@@ -55,11 +55,13 @@ def rows_forecast(today) -> list:
 
 
 def rows_due(now) -> int:
-    cutoff = now - timedelta(days=30)
+    cutoff, today = now - timedelta(days=30), timezone.localdate(now)
     return sum(
         1
-        for at in Contact.objects.values_list("last_contacted_at", flat=True)
-        if at is None or at < cutoff
+        for at, step, due in Contact.objects.values_list(
+            "last_contacted_at", "next_step", "next_step_due"
+        )
+        if (due is not None and due <= today) or (not step and (at is None or at < cutoff))
     )
 
 
@@ -223,6 +225,18 @@ def test_contacts_due_follow_up_count_follows_every_contact_write():
     assert selectors.contacts_due_follow_up_count(now=now) == rows_due(now) == 4
     Contact.objects.filter(pk=contacts[1].pk).update(last_contacted_at=None)
     contacts[3].delete()
+    assert selectors.contacts_due_follow_up_count(now=now) == rows_due(now) == 3
+    # A next step takes a contact out of the old-contact rule and counts by its own date.
+    today = timezone.localdate(now)
+    services.next_steps_set(rows=Contact.objects.filter(pk=contacts[4].pk), text="Call")
+    assert selectors.contacts_due_follow_up_count(now=now) == rows_due(now) == 2
+    services.next_steps_set(
+        rows=Contact.objects.filter(pk__in=[contacts[2].pk, contacts[4].pk]), text="Call", due=today
+    )
+    assert selectors.contacts_due_follow_up_count(now=now) == rows_due(now) == 4
+    Contact.objects.filter(pk=contacts[2].pk).update(next_step_due=today + timedelta(days=1))
+    assert selectors.contacts_due_follow_up_count(now=now) == rows_due(now) == 3
+    services.next_steps_set(rows=Contact.objects.filter(pk=contacts[2].pk), text="")
     assert selectors.contacts_due_follow_up_count(now=now) == rows_due(now) == 3
 
 

@@ -1,7 +1,7 @@
 """The stage-outcome rule (Deal.STAGE_OUTCOME_RULE) on every path; changing a stage's outcome."""
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -109,15 +109,21 @@ def test_the_stage_outcome_rule_is_the_same_for_one_deal_and_in_bulk(path, start
     if deal.closed_at is not None:
         Deal.objects.filter(pk=deal.pk).update(closed_at=CLOSED_ON)
         deal.refresh_from_db()
+    due = timezone.localdate() + timedelta(days=3)
     for number, (step, closed, probability) in enumerate(steps, start=1):
         before = timezone.now()
+        # A next step before every step: a closed result clears it, an open one keeps it.
+        Deal.objects.filter(pk=deal.pk).update(next_step="Call back", next_step_due=due)
+        deal.next_step, deal.next_step_due = "Call back", due
         path(deal, step)
-        saved = Deal.objects.get(pk=deal.pk)
+        saved = Deal.objects.select_related("stage").get(pk=deal.pk)
         if closed == "now":
             assert saved.closed_at is not None and saved.closed_at >= before, number
         else:
             assert saved.closed_at == (CLOSED_ON if closed == "closed on" else None), number
         assert saved.probability == probability, number
+        kept = ("", None) if saved.stage.is_closed else ("Call back", due)
+        assert (saved.next_step, saved.next_step_due) == kept, number
 
 
 def bulk_deals(count: int, stage_name: str) -> None:
