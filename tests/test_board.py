@@ -95,7 +95,7 @@ def test_moving_a_card_to_won_applies_the_pipeline_rules(staff_client):
     )
     assert response.status_code == 200
     payload = response.json()
-    assert payload["deal"] == {"id": deal.pk, "stage": won.pk, "probability": 100}
+    assert payload["deal"] == {"id": deal.pk, "stage": won.pk, "probability": 100, "next_step": ""}
     assert payload["message"] == f"“{deal.title}” moved to Closed-Won."
     assert set(payload["columns"]) == {str(s.pk) for s in Stage.objects.all()}
     deal.refresh_from_db()

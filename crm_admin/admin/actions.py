@@ -14,12 +14,19 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from unfold.widgets import UnfoldAdminSelect2MultipleWidget, UnfoldAdminSelectWidget
+from unfold.widgets import (
+    UnfoldAdminSelect2MultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminSingleDateWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from crm_admin import selectors, services
-from crm_admin.models import Contact, Stage, Tag
+from crm_admin.admin.next_steps import due_text
+from crm_admin.models import Contact, Deal, Stage, Tag
 
 
 class StageChoiceForm(forms.Form):
@@ -48,6 +55,17 @@ class StatusChoiceForm(forms.Form):
     status = forms.ChoiceField(
         label=_("Status"), choices=Contact.Status.choices, widget=UnfoldAdminSelectWidget
     )
+
+
+class NextStepForm(forms.Form):
+    text = forms.CharField(
+        label=_("Next step"),
+        max_length=Deal._meta.get_field("next_step").max_length,
+        required=False,
+        help_text=_("Leave it empty to clear the next step."),
+        widget=UnfoldAdminTextInputWidget,
+    )
+    due = forms.DateField(label=_("Due"), required=False, widget=UnfoldAdminSingleDateWidget)
 
 
 def _report(model_admin, request, count: int, template: str, **values) -> None:
@@ -243,6 +261,48 @@ def remove_tags(model_admin, request, queryset):
         queryset,
         form_class=TagsChoiceForm,
         title=_("Remove tags"),
+        apply=apply,
+    )
+
+
+@admin.action(description=_("Set next step…"), permissions=["change"])
+def set_next_step(model_admin, request, queryset):
+    def apply(form):
+        text, due = form.cleaned_data["text"].strip(), form.cleaned_data["due"]
+        count = services.next_steps_set(rows=queryset, text=text, due=due, actor=request.user)
+        if not text:
+            _report(model_admin, request, count, _("Next step cleared on %(count)d %(noun)s."))
+        else:
+            when = _(" (due %s)") % due_text(due, timezone.localdate()) if due else ""
+            _report(
+                model_admin,
+                request,
+                count,
+                _("Next step “%(text)s”%(when)s set on %(count)d %(noun)s."),
+                text=text,
+                when=when,
+            )
+        if queryset.model is Deal:
+            closed = queryset.exclude(stage__outcome=Stage.Outcome.OPEN).count()
+            if closed:
+                model_admin.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d closed deal was left out: a won or lost deal has no next step.",
+                        "%(count)d closed deals were left out: a won or lost deal has no next "
+                        "step.",
+                        closed,
+                    )
+                    % {"count": closed},
+                    messages.WARNING,
+                )
+
+    return ask_then_apply(
+        model_admin,
+        request,
+        queryset,
+        form_class=NextStepForm,
+        title=_("Set the next step"),
         apply=apply,
     )
 

@@ -2,7 +2,9 @@
 
 It reads the deal list's own filters and search (the same ChangeList), so "mine", owner and
 tags narrow the board exactly as they narrow the list. Moving a card goes through
-services.deals_move_to_stage, like the bulk actions, so the won/lost rules hold.
+services.deals_move_to_stage, like the bulk actions, so the won/lost rules hold (a closing
+clears the next step). Each card shows its next step, marked when overdue or missing
+(next_steps.card_mark), from the fields the cards query already read.
 """
 
 import functools
@@ -16,9 +18,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm_admin import selectors, services
+from crm_admin.admin.next_steps import card_mark
 from crm_admin.formats import format_money
 from crm_admin.models import Deal, Stage
 
@@ -107,9 +111,14 @@ class PipelineBoardMixin:
         columns = selectors.pipeline_board(deals, cards_per_stage=self.cards_per_stage)
         list_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
         query = request.GET.copy()
+        today = timezone.localdate()
         for column in columns:
             query["stage__id__exact"] = str(column.stage.pk)
             column.list_url = f"{list_url}?{query.urlencode()}"
+            # From the fields the cards query read: no query per card.
+            is_open = not column.stage.is_closed
+            for deal in column.cards:
+                deal.next_step_mark = card_mark(deal, is_open=is_open, today=today)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Pipeline board"),
@@ -164,7 +173,15 @@ class PipelineBoardMixin:
         return JsonResponse(
             {
                 "message": message,
-                "deal": {"id": deal.pk, "stage": stage.pk, "probability": deal.probability},
+                "deal": {
+                    "id": deal.pk,
+                    "stage": stage.pk,
+                    "probability": deal.probability,
+                    # The card's next step after the move (a closing clears it), as HTML.
+                    "next_step": card_mark(
+                        deal, is_open=not stage.is_closed, today=timezone.localdate()
+                    ),
+                },
                 "columns": {
                     str(stage_id): {
                         "count": count,

@@ -1,22 +1,25 @@
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
 from crm_admin import cells
-from crm_admin.admin import actions
+from crm_admin.admin import actions, next_steps
 from crm_admin.admin.autocomplete import StorableKeysFormMixin
 from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
 from crm_admin.admin.filters import (
     BoundedRangeDateTimeFilter,
     LastContactedFilter,
+    OwnerFilter,
     StorableAutocompleteSelectFilter,
     StorableAutocompleteSelectMultipleFilter,
 )
 from crm_admin.admin.import_export import ContactImportExportMixin
 from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
+from crm_admin.admin.next_steps import NextStepAdminMixin, NextStepFilter
 from crm_admin.admin.notes import ContactNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.models import Contact
@@ -41,6 +44,7 @@ class ContactAdmin(
     actions.ActionPermissionMixin,
     SavedFiltersListMixin,
     NoteAuthorMixin,
+    NextStepAdminMixin,
     ProtectedDeleteSummaryMixin,
     OptimisticConcurrencyMixin,
     ModelAdmin,
@@ -53,9 +57,13 @@ class ContactAdmin(
         "display_status",
         "display_tags",
         "last_contacted_at",
+        # Last: links sort the list by the columns before it (`o=-7`).
+        "display_next_step",
     ]
     list_filter = [
         ("status", ChoicesDropdownFilter),
+        OwnerFilter,
+        NextStepFilter,
         ("tags", StorableAutocompleteSelectMultipleFilter),
         ("company", StorableAutocompleteSelectFilter),
         LastContactedFilter,
@@ -64,19 +72,29 @@ class ContactAdmin(
     list_filter_submit = True
     search_fields = CONTACT_SEARCH_FIELDS
     search_help_text = _("Name, email or company")
-    autocomplete_fields = ["company", "tags"]
+    autocomplete_fields = ["company", "owner", "tags"]
     inlines = [ContactNoteInline]
     readonly_fields = ["last_contacted_at", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": [("first_name", "last_name"), ("email", "phone"), "title"]}),
-        (_("Relationship"), {"fields": ["company", "status", "tags", "last_contacted_at"]}),
+        (
+            _("Relationship"),
+            {"fields": ["company", "owner", "status", "tags", "last_contacted_at"]},
+        ),
         (_("Record"), {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
+        # Last, so it sits right above the notes inline: a note and what comes next, one save.
+        next_steps.FIELDSET,
     ]
-    actions = [actions.set_status, actions.add_tags, actions.remove_tags]
+    actions = [actions.set_status, actions.set_next_step, actions.add_tags, actions.remove_tags]
     protected_relations = {"deals": _("Reassign or delete the deals first.")}
 
     def get_queryset(self, request):
         return super().get_queryset(request).for_admin_list()
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("owner", request.user.pk)
+        return initial
 
     # Unfold's header and labels, drawn by cells (no template render per cell).
     @display(description=_("name"), ordering="last_name")
@@ -96,3 +114,7 @@ class ContactAdmin(
     def display_tags(self, contact):
         # `tags` is prefetched by for_admin_list(): no query per row.
         return cells.labels(tag.name for tag in contact.tags.all())
+
+    @display(description=_("next step"), ordering=next_steps.ORDER)
+    def display_next_step(self, contact):
+        return next_steps.step_cell(contact, today=timezone.localdate())

@@ -1,28 +1,32 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 from unfold.decorators import action, display
 
 from crm_admin import cells, services
-from crm_admin.admin import actions
+from crm_admin.admin import actions, next_steps
 from crm_admin.admin.autocomplete import StorableKeysFormMixin
 from crm_admin.admin.board import PipelineBoardMixin
 from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
 from crm_admin.admin.filters import (
     BoundedRangeFilter,
     ClosedFilter,
-    DealOwnerFilter,
     DealStatusFilter,
     ExpectedCloseFilter,
+    OwnerFilter,
     StorableAutocompleteSelectMultipleFilter,
 )
 from crm_admin.admin.import_export import DealImportExportMixin
 from crm_admin.admin.lists import StrictListMixin
+from crm_admin.admin.next_steps import NextStepAdminMixin, NextStepFilter
 from crm_admin.admin.notes import DealNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.formats import format_money
@@ -36,6 +40,29 @@ OUTCOME_COLOURS = {
 }
 
 
+class DealAdminForm(forms.ModelForm):
+    """A won or lost deal has no next step (Deal.CLOSED_NEXT_STEP). Of the two ways a form can
+    meet that rule, the friendlier each time: a step the deal already had is cleared when the
+    form closes the deal, and the success message says so (closing needs no extra step); a
+    step typed into a form that puts the deal in a closed stage is refused with a field error,
+    so nothing the user just typed is thrown away unsaid."""
+
+    def clean(self):
+        cleaned_data = super().clean()
+        stage = cleaned_data.get("stage")
+        typed = {"next_step", "next_step_due"} & set(self.changed_data)
+        has_step = cleaned_data.get("next_step") or cleaned_data.get("next_step_due")
+        if stage is not None and stage.is_closed and typed and has_step:
+            self.add_error(
+                "next_step",
+                _(
+                    "A won or lost deal has no next step: clear it, or keep the deal in an "
+                    "open stage."
+                ),
+            )
+        return cleaned_data
+
+
 @admin.register(Deal)
 class DealAdmin(
     StrictListMixin,
@@ -45,9 +72,11 @@ class DealAdmin(
     PipelineBoardMixin,
     SavedFiltersListMixin,
     NoteAuthorMixin,
+    NextStepAdminMixin,
     OptimisticConcurrencyMixin,
     ModelAdmin,
 ):
+    form = DealAdminForm
     list_display = [
         "title",
         "display_contact",
@@ -57,11 +86,14 @@ class DealAdmin(
         "display_probability",
         "owner",
         "expected_close_date",
+        # Last: the dashboard's links sort the list by the columns before it (`o=8`).
+        "display_next_step",
     ]
     list_filter = [
         DealStatusFilter,
         ("stage", RelatedDropdownFilter),
-        DealOwnerFilter,
+        OwnerFilter,
+        NextStepFilter,
         ("tags", StorableAutocompleteSelectMultipleFilter),
         ExpectedCloseFilter,
         ClosedFilter,
@@ -81,12 +113,15 @@ class DealAdmin(
             {"fields": [("stage", "probability"), ("amount", "expected_close_date"), "closed_at"]},
         ),
         (_("Record"), {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
+        # Last, so it sits right above the notes inline: a note and what comes next, one save.
+        next_steps.FIELDSET,
     ]
     actions = [
         actions.mark_won,
         actions.mark_lost,
         actions.move_to_stage,
         actions.assign_owner,
+        actions.set_next_step,
         actions.add_tags,
         actions.remove_tags,
     ]
@@ -123,6 +158,35 @@ class DealAdmin(
     @display(description=_("probability"), ordering="probability")
     def display_probability(self, deal):
         return f"{deal.probability}%"
+
+    @display(description=_("next step"), ordering=next_steps.ORDER)
+    def display_next_step(self, deal):
+        return next_steps.step_cell(deal, today=timezone.localdate())
+
+    def takes_next_step(self, deal) -> bool:
+        return not deal.stage.is_closed
+
+    def save_model(self, request, obj, form, change):
+        step = form.initial.get("next_step") if change else ""
+        super().save_model(request, obj, form, change)
+        kept = "next_step" not in form.changed_data
+        if step and kept and "stage" in form.changed_data and not obj.next_step:
+            # A step the deal had (DealAdminForm lets it through), cleared by the closing rule.
+            request.crm_cleared_next_step = step
+
+    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
+        # Django's "changed successfully" is the first success message after save_model().
+        step = None
+        if level == messages.SUCCESS:
+            step = request.__dict__.pop("crm_cleared_next_step", None)
+        if step:
+            message = format_html(
+                "{} {}",
+                message,
+                _("Its next step “%(step)s” was cleared: a won or lost deal has none.")
+                % {"step": step},
+            )
+        super().message_user(request, message, level, *args, **kwargs)
 
     def _close_from_page(self, request, object_id, service, done):
         deal = self.get_object(request, unquote(object_id))

@@ -45,10 +45,11 @@ class LastContactedFilter(DropdownFilter):
             ("7d", _("More than 7 days ago, or never")),
             ("30d", _("More than 30 days ago, or never")),
             ("90d", _("More than 90 days ago, or never")),
-            # The dashboard's follow-ups: the period of settings.CRM_FOLLOW_UP_DAYS.
+            # The dashboard's follow-ups (selectors.contacts_due_follow_up), whose period is
+            # settings.CRM_FOLLOW_UP_DAYS.
             (
                 "due",
-                _("Due a follow-up (more than %(days)d days ago, or never)")
+                _("Due a follow-up: next step due, or none and not contacted for %(days)d days")
                 % {"days": settings.CRM_FOLLOW_UP_DAYS},
             ),
         ]
@@ -77,7 +78,9 @@ class DealStatusFilter(DropdownFilter):
         return queryset
 
 
-class DealOwnerFilter(DropdownFilter):
+class OwnerFilter(DropdownFilter):
+    """Deals or contacts by owner: "mine" (the dashboard's links), unassigned, or a user."""
+
     title = _("owner")
     parameter_name = "owner"
 

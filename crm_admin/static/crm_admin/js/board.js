@@ -84,6 +84,8 @@ document.addEventListener("DOMContentLoaded", () => {
       card.classList.remove("opacity-50");
       column.querySelector("[data-cards]").prepend(card);
       card.querySelector("[data-probability]").textContent = `${payload.deal.probability}%`;
+      // Server-escaped markup: a closing clears the step, an open deal without one is marked.
+      card.querySelector("[data-next-step]").innerHTML = payload.deal.next_step;
       updateTotals(payload.columns);
       say(payload.message, false);
     });
