@@ -1,7 +1,7 @@
 """Unfold callbacks: the sidebar and the dashboard on the admin index."""
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from django.apps import apps
@@ -15,8 +15,9 @@ from django.utils.translation import gettext_lazy as _
 
 from crm_admin import selectors
 from crm_admin.admin.deals import DealAdmin
+from crm_admin.counting import ApproximateCount
 from crm_admin.formats import format_money
-from crm_admin.models import Contact, Deal
+from crm_admin.models import Contact, Deal, NextStepDue
 
 # (group title, [(item title, icon, app_label, model_name), ...])
 _SIDEBAR = [
@@ -156,30 +157,110 @@ def _deal_parts(request: HttpRequest, now: datetime) -> tuple[list[dict], dict]:
 
 
 def _follow_up_parts(now: datetime) -> tuple[list[dict], dict]:
-    """The follow-ups KPI and list, which read contacts; two queries."""
+    """The follow-ups KPI and list, which read contacts; three queries."""
     # The contact list's "due" filter is contacts_due_follow_up(), which this counts: the
     # link shows the counted rows.
     url = _list_url("contact", last_contacted="due")
     kpi = {
         "title": _("Follow-ups due"),
         "value": f"{selectors.contacts_due_follow_up_count(now=now):,}",
-        "detail": _("not contacted for %(days)d days") % {"days": settings.CRM_FOLLOW_UP_DAYS},
+        "detail": _("next step due, or none and not contacted for %(days)d days")
+        % {"days": settings.CRM_FOLLOW_UP_DAYS},
         "href": url,
     }
     return [kpi], {"follow_ups": selectors.follow_ups_due(now=now), "follow_ups_url": url}
+
+
+def _next_step_list_url(kind: str, due: str) -> str:
+    """The deal or contact list showing the logged-in user's records whose next step is `due`
+    (a NextStepDue value): what My day counts (its deals are open ones)."""
+    params = {"next_step": due, "owner": "mine"}
+    if kind == "deal":
+        params["status"] = "open"
+    return _list_url(kind, **params)
+
+
+def _count_text(count: int) -> str:
+    # An ApproximateCount says "more than 10,000" itself.
+    return str(count) if isinstance(count, ApproximateCount) else f"{count:,}"
+
+
+_MY_DAY_KINDS = {"deal": _("My deals"), "contact": _("My contacts")}
+_MY_DAY_DUES = [NextStepDue.OVERDUE, NextStepDue.TODAY, NextStepDue.THIS_WEEK]
+
+
+def _my_day_row(item: selectors.NextStepItem, today: date) -> dict:
+    record = item.record
+    if item.kind == "deal":
+        name = record.title
+        context = ", ".join(
+            str(part) for part in (record.contact.full_name, record.company) if part
+        )
+    else:
+        name, context = record.full_name, str(record.company or "")
+    return {
+        "kind": _("Deal") if item.kind == "deal" else _("Contact"),
+        "name": name,
+        "context": context,
+        "step": record.next_step,
+        "due": item.due,
+        "overdue": item.due < today,
+        "href": reverse(f"admin:crm_admin_{item.kind}_change", args=[record.pk]),
+    }
+
+
+def _my_day_parts(request: HttpRequest, today: date, *, deals: bool, contacts: bool) -> dict:
+    """My day for the logged-in user, of the kinds they may see: their next steps due by
+    `today` and in the week after, and the counts linking to the lists. Three queries for
+    deals, two for contacts (selectors.my_day())."""
+    day = selectors.my_day(user=request.user, today=today, deals=deals, contacts=contacts)
+    kinds = [kind for kind, shown in (("deal", deals), ("contact", contacts)) if shown]
+    counts = [
+        {
+            "title": _MY_DAY_KINDS[kind],
+            "cells": [
+                {
+                    "due": due.value,
+                    "label": due.label,
+                    "value": _count_text(day.counts[kind, due]),
+                    "href": _next_step_list_url(kind, due),
+                    "overdue": due == NextStepDue.OVERDUE and day.counts[kind, due] > 0,
+                }
+                for due in _MY_DAY_DUES
+            ],
+        }
+        for kind in kinds
+    ]
+    parts = {
+        "my_day_now": [_my_day_row(item, today) for item in day.now],
+        "my_day_week": [_my_day_row(item, today) for item in day.week],
+        "my_day_counts": counts,
+    }
+    if deals:
+        parts["my_day_no_step"] = {
+            "due": NextStepDue.NONE.value,
+            "value": _count_text(day.counts["deal", NextStepDue.NONE]),
+            "href": _next_step_list_url("deal", NextStepDue.NONE),
+        }
+    return parts
 
 
 def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     """Unfold DASHBOARD_CALLBACK: the figures, charts and lists of the admin index.
 
     Each part shows only to a user whose ModelAdmin lets them view what it reads (deals: the
-    pipeline figures, charts and their deals; contacts: the follow-ups), as Django's index
-    decides; a hidden part runs no query. Seven queries with both, whatever the number of
-    deals and contacts (see crm_admin/selectors.py); a user with neither sees a note instead.
+    pipeline figures, charts, their deals and My day's deals; contacts: the follow-ups and My
+    day's contacts), as Django's index decides; a hidden part runs no query. Thirteen queries
+    with both (eight for deals, five for contacts), whatever the number of deals and contacts
+    (see crm_admin/selectors.py); a user with neither sees a note instead.
     """
     now = timezone.now()
+    # Where a next step's date turns overdue: the current time zone's date.
+    today = timezone.localdate(now)
     show_deals = _may_open_list(request, Deal)
     show_follow_ups = _may_open_list(request, Contact)
+    if show_deals or show_follow_ups:
+        context.update(_my_day_parts(request, today, deals=show_deals, contacts=show_follow_ups))
     kpis = []
     if show_deals:
         deal_kpis, deal_parts = _deal_parts(request, now)
@@ -189,5 +270,13 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
         follow_up_kpis, follow_up_parts = _follow_up_parts(now)
         kpis += follow_up_kpis
         context.update(follow_up_parts)
-    context.update({"kpis": kpis, "show_deals": show_deals, "show_follow_ups": show_follow_ups})
+    context.update(
+        {
+            "kpis": kpis,
+            "show_deals": show_deals,
+            "show_follow_ups": show_follow_ups,
+            "show_my_day": show_deals or show_follow_ups,
+            "today": today,
+        }
+    )
     return context

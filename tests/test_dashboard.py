@@ -153,7 +153,9 @@ def user_with(perms):
 
 def test_dashboard_query_count_is_flat(client):
     users = {name: user_with(perms) for name, perms in PERMISSIONS.items()}
-    make_deal(owner=users["superuser"])
+    today = timezone.localdate()
+    make_deal(owner=users["superuser"], next_step="Call", next_step_due=today)
+    make_contact(owner=users["superuser"], next_step="Visit", next_step_due=today)
 
     def counts() -> dict[str, int]:
         result = {}
@@ -164,6 +166,9 @@ def test_dashboard_query_count_is_flat(client):
 
     small = counts()
     contact = make_contact()
+    # Next steps overdue, due today, this week, later, undated and none, for My day.
+    steps = [(f"Step {i}", today + timedelta(days=i % 12 - 4)) for i in range(250)]
+    steps += [("Undated", None)] * 25 + [("", None)] * 25
     Deal.objects.bulk_create(
         Deal(
             title=f"D{i}",
@@ -172,15 +177,20 @@ def test_dashboard_query_count_is_flat(client):
             amount=Decimal(i),
             owner=users["superuser"],
             expected_close_date=TODAY + timedelta(days=i),
+            next_step=step,
+            next_step_due=due,
         )
-        for i in range(300)
+        for i, (step, due) in enumerate(steps)
     )
+    for step, due in steps[:40]:
+        make_contact(owner=users["superuser"], next_step=step, next_step_due=due)
     make_contact()
     assert counts() == small
-    # The deal parts run five queries, the follow-ups two; a user without them runs none.
-    assert small["deals and contacts"] - small["deals"] == 2
-    assert small["deals and contacts"] - small["contacts"] == 5
-    assert small["deals and contacts"] - small["none"] == 7
+    # The deal parts run eight queries (My day's three), the contact parts five (My day's
+    # two); a user without them runs none.
+    assert small["deals and contacts"] - small["deals"] == 5
+    assert small["deals and contacts"] - small["contacts"] == 8
+    assert small["deals and contacts"] - small["none"] == 13
 
 
 def _crm_tables_read(client) -> set[str]:
@@ -259,7 +269,8 @@ def test_follow_ups_follow_the_setting_and_link_to_the_counted_contacts(staff_cl
     make_contact(last_contacted_at=now - timedelta(days=9))
     response = staff_client.get(reverse("admin:index"))
     kpi = next(kpi for kpi in response.context["kpis"] if kpi["title"] == "Follow-ups due")
-    assert (kpi["value"], kpi["detail"]) == ("3", "not contacted for 10 days")
+    assert kpi["value"] == "3"
+    assert kpi["detail"] == "next step due, or none and not contacted for 10 days"
     assert {contact.pk for contact in response.context["follow_ups"]} == {c.pk for c in due}
     for url in (kpi["href"], response.context["follow_ups_url"]):
         listed = staff_client.get(url)

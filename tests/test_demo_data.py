@@ -1,11 +1,24 @@
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
 
-from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
+from crm_admin import selectors
+from crm_admin.models import (
+    Company,
+    Contact,
+    ContactNote,
+    Deal,
+    DealNote,
+    NextStepDue,
+    Stage,
+    Tag,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +71,67 @@ def test_no_demo_superuser_without_debug(settings):
     output = run_demo(settings, debug=False)
     assert not get_user_model().objects.filter(is_superuser=True).exists()
     assert "createsuperuser" in output
+
+
+def test_the_demo_login_finds_its_day_planned_relative_to_today(settings, client):
+    run_demo(settings, debug=True)
+    login = get_user_model().objects.get(username="admin")
+    today = timezone.localdate()
+    day = selectors.my_day(user=login, today=today)
+    for kind in ("deal", "contact"):
+        for due in (NextStepDue.OVERDUE, NextStepDue.TODAY, NextStepDue.THIS_WEEK):
+            assert day.counts[kind, due] > 0, (kind, due)
+    assert day.counts["deal", NextStepDue.NONE] > 0
+    assert Deal.objects.filter(owner=login, next_step="Introduce the support team").exists()
+    client.force_login(login)
+    page = client.get(reverse("admin:index"))
+    assert [row["step"] for row in page.context["my_day_now"]][:2] == [
+        "Chase the signed order",
+        "Send the revised quote",
+    ]
+    assert page.context["my_day_week"]
+
+
+def test_demo_next_steps_cover_every_case_and_obey_the_rules(settings):
+    run_demo(settings, debug=True)
+    today = timezone.localdate()
+    open_deals = Deal.objects.filter(stage__outcome=Stage.Outcome.OPEN)
+    for records in (open_deals, Contact.objects.all()):
+        dues = set(records.exclude(next_step="").values_list("next_step_due", flat=True))
+        assert None in dues, "some steps are undated"
+        assert min(due for due in dues if due) < today
+        assert today in dues
+        assert max(due for due in dues if due) > today
+        assert records.filter(next_step="").exists(), "some have none"
+    assert not Deal.objects.exclude(stage__outcome=Stage.Outcome.OPEN).exclude(next_step="")
+    assert not Contact.objects.filter(owner__isnull=True).exists()
+    assert {user.username for user in get_user_model().objects.filter(contacts__isnull=False)} == {
+        "admin",
+        "alice",
+        "bob",
+    }
+    # Deterministic: the first open deal always gets the plan's first step.
+    first = open_deals.order_by("pk").first()
+    assert (first.next_step, first.next_step_due) == (
+        "Send the revised quote",
+        today - timedelta(days=2),
+    )
+    assert first.owner.username == "admin"
+    for record in [*Deal.objects.all(), *Contact.objects.all()]:
+        record.full_clean()
+
+
+def test_an_existing_superuser_gets_the_demo_logins_share(settings):
+    boss = get_user_model().objects.create_superuser(username="boss", password="pw-for-tests")
+    output = run_demo(settings, debug=False)
+    assert "'boss' owns some of them" in output
+    assert Deal.objects.filter(owner=boss).exclude(next_step="").exists()
+    assert Contact.objects.filter(owner=boss).exclude(next_step="").exists()
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+
+def test_a_second_run_leaves_the_next_steps_alone(settings):
+    run_demo(settings, debug=True)
+    Deal.objects.update(next_step="Mine now", next_step_due=None)
+    run_demo(settings, debug=True)
+    assert set(Deal.objects.values_list("next_step", flat=True)) == {"Mine now"}
