@@ -56,6 +56,13 @@ def test_the_schema_describes_every_endpoint_for_staff(staff_client):
     assert {"tags", "status", "company", "last_contacted_at__lt", "search", "page_size"} <= (
         contact_params
     )
+    next_steps = {"next_step_due__lte", "next_step_due__gte", "has_next_step"}
+    assert next_steps | {"owner"} <= contact_params
+    deal_params = {p["name"] for p in paths["/api/crm/deals/"]["get"]["parameters"]}
+    assert next_steps <= deal_params
+    schemas = response.json()["components"]["schemas"]
+    assert {"owner", "next_step", "next_step_due"} <= set(schemas["Contact"]["required"])
+    assert {"next_step", "next_step_due"} <= set(schemas["Deal"]["required"])
 
 
 def test_the_schema_and_docs_are_for_staff_only(client):

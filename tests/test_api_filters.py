@@ -213,6 +213,45 @@ def test_deal_search_covers_title_contact_and_company(staff_client):
     assert ids(staff_client, "deal-list", {"search": "acme zoe"}) == {at_acme.pk}
 
 
+# Next steps.
+
+
+def test_deals_by_next_step_due_and_whether_they_have_one(staff_client):
+    overdue = make_deal(next_step="Call", next_step_due=date(2026, 1, 31))
+    later = make_deal(next_step="Quote", next_step_due=date(2026, 2, 2))
+    undated = make_deal(next_step="Ask for the order")
+    without = make_deal()
+    closed = make_deal(stage=stage("Closed-Won"))
+    assert ids(staff_client, "deal-list", {"next_step_due__lte": "2026-01-31"}) == {overdue.pk}
+    assert ids(staff_client, "deal-list", {"next_step_due__gte": "2026-02-01"}) == {later.pk}
+    window = {"next_step_due__gte": "2026-01-31", "next_step_due__lte": "2026-02-02"}
+    assert ids(staff_client, "deal-list", window) == {overdue.pk, later.pk}
+    with_step = {overdue.pk, later.pk, undated.pk}
+    assert ids(staff_client, "deal-list", {"has_next_step": "true"}) == with_step
+    assert ids(staff_client, "deal-list", {"has_next_step": "false"}) == {without.pk, closed.pk}
+    params = {"has_next_step": "0", "status": "open"}
+    assert ids(staff_client, "deal-list", params) == {without.pk}
+
+
+def test_contacts_by_owner_next_step_due_and_whether_they_have_one(staff_client):
+    alice = make_user()
+    hers = contact(owner=alice, next_step="Call", next_step_due=date(2026, 3, 1))
+    undated = contact(owner=alice, next_step="Send the brochure")
+    other = contact(owner=make_user(), next_step="Visit", next_step_due=date(2026, 2, 1))
+    nobody = contact()
+    assert ids(staff_client, "contact-list", {"owner": alice.pk}) == {hers.pk, undated.pk}
+    assert ids(staff_client, "contact-list", {"next_step_due__lte": "2026-02-28"}) == {other.pk}
+    assert ids(staff_client, "contact-list", {"next_step_due__gte": "2026-02-28"}) == {hers.pk}
+    assert ids(staff_client, "contact-list", {"has_next_step": "1"}) == {
+        hers.pk,
+        undated.pk,
+        other.pk,
+    }
+    assert ids(staff_client, "contact-list", {"has_next_step": "false"}) == {nobody.pk}
+    params = {"owner": alice.pk, "has_next_step": "true", "next_step_due__lte": "2026-03-01"}
+    assert ids(staff_client, "contact-list", params) == {hers.pk}
+
+
 # Companies and notes.
 
 
@@ -269,6 +308,14 @@ def test_notes_by_creation_range(staff_client):
             "date",
         ),
         ("deal-list", {"status": "pending"}, "status", "valid choice"),
+        ("deal-list", {"next_step_due__lte": "2026-02-30"}, "next_step_due__lte", "date"),
+        ("deal-list", {"next_step_due__gte": "tomorrow"}, "next_step_due__gte", "date"),
+        ("deal-list", {"has_next_step": "yes"}, "has_next_step", "true or false"),
+        ("contact-list", {"next_step_due__lte": "31/01/2026"}, "next_step_due__lte", "date"),
+        ("contact-list", {"next_step_due__gte": "2026-13-01"}, "next_step_due__gte", "date"),
+        ("contact-list", {"has_next_step": "maybe"}, "has_next_step", "true or false"),
+        ("contact-list", {"owner": "alice"}, "owner", "whole number"),
+        ("contact-list", {"owner": "424242"}, "owner", "No user"),
         (
             "contact-list",
             {"last_contacted_at__lt": "9999-12-31T23:59:59-05:00"},

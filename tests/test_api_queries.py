@@ -20,6 +20,7 @@ LISTS = [
     ("contact-list", {}, 5),
     ("contact-list", {"ordering": "-last_contacted_at", "search": "example"}, 5 + SEARCH),
     ("contact-list", {"tags": ["Alpha", "beta"], "company": "Shared Ltd"}, 7),
+    ("contact-list", {"has_next_step": "false", "ordering": "next_step_due"}, 5),
     ("deal-list", {}, 5),
     ("deal-list", {"status": "open", "stage": "Prospecting", "ordering": "-amount"}, 6),
     ("company-list", {}, 4),
@@ -45,7 +46,9 @@ def add_rows(world, count: int) -> None:
     stages = list(Stage.objects.all())
     for i in range(count):
         contact = make_contact(
-            company=world["company"] if i % 2 else make_company(), tags=world["tags"]
+            company=world["company"] if i % 2 else make_company(),
+            tags=world["tags"],
+            owner=world["owner"],
         )
         make_deal(
             contact=contact, owner=world["owner"], stage=stages[i % len(stages)], tags=world["tags"]

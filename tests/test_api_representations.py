@@ -1,7 +1,7 @@
 """What a client receives: related records summarised in place, ISO 8601 timestamps with an
 offset, amounts as decimal strings."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -44,6 +44,18 @@ def test_a_contact_without_company_or_tags(staff_client):
     make_contact()
     row = only_result(staff_client, "contact-list")
     assert row["company"] is None and row["tags"] == [] and row["last_contacted_at"] is None
+    assert (row["owner"], row["next_step"], row["next_step_due"]) == (None, "", None)
+
+
+def test_a_contact_comes_with_its_owner_and_next_step(staff_client):
+    owner = make_user(username="alice")
+    contact = make_contact(
+        owner=owner, next_step="Send the revised quote", next_step_due=date(2026, 1, 5)
+    )
+    row = only_result(staff_client, "contact-list")
+    assert row["owner"] == {"id": owner.pk, "username": "alice"}
+    assert (row["next_step"], row["next_step_due"]) == ("Send the revised quote", "2026-01-05")
+    assert staff_client.get(reverse("crm_api:contact-detail", args=[contact.pk])).json() == row
 
 
 def test_a_deal_comes_with_stage_contact_company_owner_and_tags(staff_client):
@@ -77,6 +89,20 @@ def test_a_deal_without_amount_owner_or_company(staff_client):
     row = only_result(staff_client, "deal-list")
     assert row["amount"] is None and row["owner"] is None and row["company"] is None
     assert row["probability"] == 50 and row["closed_at"] is None
+    assert (row["next_step"], row["next_step_due"]) == ("", None)
+
+
+def test_a_deal_comes_with_its_next_step(staff_client):
+    deal = make_deal(next_step="Book the kick-off", next_step_due=date(2026, 1, 9))
+    row = only_result(staff_client, "deal-list")
+    assert (row["next_step"], row["next_step_due"]) == ("Book the kick-off", "2026-01-09")
+    assert staff_client.get(reverse("crm_api:deal-detail", args=[deal.pk])).json() == row
+    make_deal(next_step="Call back")
+    rows = staff_client.get(reverse("crm_api:deal-list"), {"ordering": "next_step_due"}).json()
+    assert [(r["next_step"], r["next_step_due"]) for r in rows["results"]] == [
+        ("Book the kick-off", "2026-01-09"),
+        ("Call back", None),
+    ]
 
 
 def test_a_company_comes_with_its_number_of_contacts(staff_client):

@@ -4,7 +4,7 @@ export -> import round trips that change nothing, in every format."""
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import StringIO
 
@@ -25,8 +25,10 @@ pytestmark = pytest.mark.django_db
 
 HEADERS = {
     "companies": "name,industry,website",
-    "contacts": "first_name,last_name,email,phone,title,status,company,tags,last_contacted_at",
-    "deals": "id,title,contact_email,amount,stage,probability,expected_close_date,owner,tags",
+    "contacts": "first_name,last_name,email,phone,title,status,company,tags,last_contacted_at,"
+    "owner,next_step,next_step_due",
+    "deals": "id,title,contact_email,amount,stage,probability,expected_close_date,owner,tags,"
+    "next_step,next_step_due",
 }
 
 
@@ -58,6 +60,9 @@ def tricky():
         company=acme,
         last_contacted_at=datetime(2025, 3, 31, 12, 30, 15, 123456, tzinfo=UTC),
         tags=[vip, minus],
+        owner=seller,
+        next_step="-call back",
+        next_step_due=date(2026, 1, 5),
     )
     make_contact(
         first_name="Bob",
@@ -78,7 +83,15 @@ def tricky():
         owner=seller,
         tags=[vip],
     )
-    make_deal(title="Free pilot", contact=ann, amount=Decimal("0.00"), owner=None)
+    make_deal(
+        title="Free pilot",
+        contact=ann,
+        amount=Decimal("0.00"),
+        owner=None,
+        next_step="Send the revised quote",
+        next_step_due=date(2026, 1, 9),
+    )
+    make_deal(title="Undated step", contact=ann, next_step="=1+2")
     make_deal(title="No amount", contact=ann, amount=None, probability=0)
 
 
@@ -105,8 +118,12 @@ def test_contacts_export_values(tricky):
         "'=1+1 Ltd",
         "'-tag, VIP",  # a tag list starting with "-" reads as a formula too
         "2025-03-31T12:30:15.123456+00:00",
+        "seller",
+        "'-call back",
+        "2026-01-05",
     ]
     assert rows["bob@example.com"][3:5] == ["-12", "''=already quoted"]
+    assert rows["bob@example.com"][9:] == ["", "", ""]
 
 
 def test_deals_export_values_and_json_numbers(tricky):
@@ -120,6 +137,11 @@ def test_deals_export_values_and_json_numbers(tricky):
         "2025-06-30",
     )
     assert deals["No amount"]["amount"] is None
+    assert (won["next_step"], won["next_step_due"]) == ("", None)
+    pilot = deals["Free pilot"]
+    assert (pilot["next_step"], pilot["next_step_due"]) == ("Send the revised quote", "2026-01-09")
+    undated = deals["Undated step"]
+    assert (undated["next_step"], undated["next_step_due"]) == ("'=1+2", None)
     assert '"amount": 1234.50' in crm_export("deals", "--format", "json")  # cents kept
 
 

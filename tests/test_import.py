@@ -2,7 +2,7 @@
 unchanged afterwards), re-import idempotency and the all-or-nothing guarantee."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -154,6 +154,95 @@ def test_progress_bar_is_drawn_on_stderr_when_asked():
     assert "\rchecking [" in err and "\rwriting  [" in err and "4/4" in err
 
 
+def test_contacts_file_sets_owners_and_next_steps(crm, seller):
+    out, _err = crm_import("contacts", DATA / "contacts_next_steps.csv")
+    assert "0 created, 2 updated, 1 unchanged" in out
+    ann = Contact.objects.get(email="ann.lee@example.com")
+    assert (ann.owner, ann.next_step, ann.next_step_due) == (
+        seller,
+        "Send the revised quote",
+        date(2026, 1, 5),
+    )
+    bob = Contact.objects.get(email="bob@example.com")
+    assert (bob.owner, bob.next_step, bob.next_step_due) == (seller, "Call about the pilot", None)
+    carla = Contact.objects.get(email="carla@example.com")
+    assert (carla.owner, carla.next_step, carla.next_step_due) == (None, "", None)
+
+
+def test_deals_file_sets_next_steps_and_a_closed_deal_keeps_none(crm):
+    out, _err = crm_import("deals", DATA / "deals_next_steps.csv")
+    assert "1 created, 2 updated, 0 unchanged" in out
+    renewal = Deal.objects.get(title="Acme renewal")
+    assert (renewal.next_step, renewal.next_step_due) == (
+        "Send the revised quote",
+        date(2026, 1, 5),
+    )
+    pilot = Deal.objects.get(title="Globex pilot")
+    assert pilot.stage.name == "Closed-Won" and pilot.closed_at is not None
+    assert (pilot.next_step, pilot.next_step_due, pilot.probability) == ("", None, 100)
+    lead = Deal.objects.get(title="New lead")
+    assert (lead.next_step, lead.next_step_due) == ("Call back", None)
+
+    # The rule overrules the file's step and probability on the closed deal: no change.
+    out, _err = crm_import("deals", DATA / "deals_next_steps.csv")
+    assert "0 created, 0 updated, 3 unchanged" in out
+
+
+def test_a_row_closing_a_deal_clears_its_next_step_and_the_preview_says_so(crm):
+    deal = Deal.objects.get(title="Acme renewal")
+    Deal.objects.filter(pk=deal.pk).update(next_step="Call", next_step_due=date(2026, 1, 5))
+    header = "id,title,contact_email,stage,next_step,next_step_due\n"
+    dataset = read_csv(
+        (
+            header + f"{deal.pk},Acme renewal,ann.lee@example.com,Closed-Won,Call,2026-01-05\n"
+        ).encode()
+    )
+    result = DealResource().import_data(dataset, dry_run=True)
+    assert not result.error_lines()
+    (row,) = result.preview_rows
+    assert row.import_type == "update"
+    assert {"stage", "next_step", "next_step_due"} <= set(row.changed)
+    cells = dict(zip(result.diff_headers, row.cells, strict=True))
+    cleared = ("(cleared: a closed deal has no next step)", True)
+    assert (cells["next_step"], cells["next_step_due"]) == (cleared, cleared)
+
+    DealResource().import_data(dataset)
+    deal.refresh_from_db()
+    assert (deal.next_step, deal.next_step_due) == ("", None)
+    assert deal.closed_at is not None
+
+
+def test_emptying_a_step_whose_date_the_file_leaves_is_a_row_error(crm, tmp_path):
+    Contact.objects.filter(email="ann.lee@example.com").update(
+        next_step="Call", next_step_due=date(2026, 1, 5)
+    )
+    before = snapshot()
+    path = write(tmp_path, "c.csv", "email,first_name,next_step\nann.lee@example.com,Ann,\n")
+    message, err = failing_import("contacts", path)
+    assert err.strip() == (
+        "row 2, column next_step: Say what the next step is, or leave its date empty. The "
+        "record's next step is due on 2026-01-05: to clear it, add the next_step_due column "
+        "and leave it empty."
+    )
+    assert "nothing was imported" in message
+    assert snapshot() == before
+    path = write(
+        tmp_path, "c.csv", "email,first_name,next_step,next_step_due\nann.lee@example.com,Ann,,\n"
+    )
+    crm_import("contacts", path)
+    assert Contact.objects.filter(email="ann.lee@example.com", next_step="").exists()
+
+
+def test_a_contact_owner_email_shared_by_two_users_is_ambiguous(tmp_path):
+    make_user(username="a", email="team@example.com")
+    make_user(username="b", email="team@example.com")
+    path = write(
+        tmp_path, "c.csv", "email,first_name,owner\nkim@example.com,Kim,team@example.com\n"
+    )
+    _message, err = failing_import("contacts", path)
+    assert "row 2, column owner: Several users have the email" in err
+
+
 # --- re-importing --------------------------------------------------------------------------
 
 
@@ -301,6 +390,26 @@ BAD_ROWS = [
         ],
     ),
     ("deals", "deals_duplicates.csv", [(3, "title", "same record as row 2")]),
+    (
+        "contacts",
+        "contacts_next_steps_bad.csv",
+        [
+            (2, "owner", "No user has the username or email “ghost”"),
+            (3, "next_step_due", "it is an invalid date"),
+            (4, "next_step_due", "must be in YYYY-MM-DD format"),
+            (5, "next_step_due", "Say what the next step is, or leave its date empty."),
+            (6, "next_step", "at most 200 characters (it has 201)"),
+        ],
+    ),
+    (
+        "deals",
+        "deals_next_steps_bad.csv",
+        [
+            (2, "next_step_due", "Say what the next step is, or leave its date empty."),
+            (3, "next_step_due", "must be in YYYY-MM-DD format"),
+            (4, "next_step", "at most 200 characters (it has 201)"),
+        ],
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ import io
 import os
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import openpyxl
@@ -18,7 +19,7 @@ from django.urls import reverse
 
 from crm_admin.admin.import_export import UPLOAD_MAX_AGE, UPLOAD_SIGNER
 from crm_admin.models import Company, Contact, Deal
-from tests.factories import make_company, make_contact, make_tag, make_user
+from tests.factories import make_company, make_contact, make_deal, make_tag, make_user
 from tests.forms import form_data
 from tests.test_admin_actions import messages_of, run_action
 from tests.test_import import CONTACT_HEADER, DATA, snapshot
@@ -177,6 +178,50 @@ def test_xlsx_upload_is_imported(staff_client):
     assert Company.objects.get().industry == "Retail"
 
 
+def test_the_import_page_lists_the_owner_and_next_step_columns(staff_client):
+    html = staff_client.get(IMPORT).content.decode()
+    assert "last_contacted_at, owner, next_step, next_step_due</code>" in html
+    assert "The owner must exist (a username or email)." in html
+    html = staff_client.get(reverse("admin:crm_admin_deal_import")).content.decode()
+    assert "tags, next_step, next_step_due</code>" in html
+    assert "a deal in a won or lost stage has no next step" in html
+
+
+def test_the_preview_of_a_row_closing_a_deal_shows_its_next_step_cleared(staff_client):
+    deal = make_deal(title="Pilot", next_step="Book the kick-off", next_step_due=date(2026, 1, 9))
+    url = reverse("admin:crm_admin_deal_import")
+    content = (
+        "id,title,contact_email,stage,next_step,next_step_due\n"
+        f"{deal.pk},Pilot,{deal.contact.email},Closed-Won,Book the kick-off,2026-01-09\n"
+    ).encode()
+    preview = upload(staff_client, "deals.csv", content, url=url)
+    html = preview.content.decode()
+    assert 'data-total="update">1</dd>' in html and 'data-total="errors">0</dd>' in html
+    cleared = '<td class="font-semibold text-important">(cleared: a closed deal has no next step)'
+    assert html.count(cleared) == 2
+    deal.refresh_from_db()
+    assert deal.next_step == "Book the kick-off", "the preview writes nothing"
+
+    staff_client.post(
+        reverse("admin:crm_admin_deal_process_import"), form_data(preview, "import-confirm")
+    )
+    deal.refresh_from_db()
+    assert (deal.stage.name, deal.next_step, deal.next_step_due) == ("Closed-Won", "", None)
+
+
+def test_a_next_step_date_without_a_step_is_a_row_error_in_the_preview(staff_client):
+    preview = upload(
+        staff_client, "c.csv", b"first_name,email,next_step_due\nKim,kim@example.com,2026-01-05\n"
+    )
+    assert preview.status_code == 200
+    html = preview.content.decode()
+    assert 'data-total="errors">1</dd>' in html
+    assert "<code>next_step_due</code>" in html
+    assert "Say what the next step is, or leave its date empty." in html
+    assert 'id="import-confirm"' not in html
+    assert not Contact.objects.exists()
+
+
 # --- permissions -------------------------------------------------------------------------
 
 
@@ -229,6 +274,14 @@ def test_export_is_the_filtered_and_sorted_list(staff_client):
     rows = export_rows(response)
     assert rows[0][2] == "email"
     assert [row[2] for row in rows[1:]] == ["d@example.com", "b@example.com", "a@example.com"]
+
+
+def test_the_deal_export_carries_the_next_step_columns(staff_client):
+    make_deal(title="Pilot", next_step="Send the quote", next_step_due=date(2026, 1, 9))
+    url = reverse("admin:crm_admin_deal_export")
+    rows = export_rows(staff_client.post(url, {"format": FORMAT["csv"], "resource": "0"}))
+    assert rows[0][-2:] == ["next_step", "next_step_due"]
+    assert rows[1][-2:] == ["Send the quote", "2026-01-09"]
 
 
 def test_export_selected_exports_only_the_checked_rows(staff_client):

@@ -1,13 +1,25 @@
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import F, Q
+from django.utils import timezone
 
 from crm_admin.folding import fold
 from crm_admin.management.commands.crm_seed import TAG_NAMES
-from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
+from crm_admin.models import (
+    NEXT_STEP_WEEK_DAYS,
+    Company,
+    Contact,
+    ContactNote,
+    Deal,
+    DealNote,
+    NextStepDue,
+    Stage,
+    Tag,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +83,33 @@ def test_seeded_deals_follow_their_stage_outcome():
     assert set(Deal.objects.values_list("stage", flat=True)) == set(
         Stage.objects.values_list("pk", flat=True)
     )
+
+
+def test_seeded_contacts_are_owned_by_the_sales_pool():
+    seed()
+
+    pool = set(get_user_model().objects.filter(is_staff=True).values_list("pk", flat=True))
+    owners = list(Contact.objects.values_list("owner", flat=True))
+    assert set(owners) - {None} <= pool
+    assert len(set(owners) - {None}) > 1, "the contacts are shared out"
+    assert owners.count(None) < len(owners) / 2, "most contacts have an owner"
+
+
+def test_open_deals_and_contacts_get_next_steps_around_today_and_closed_deals_none():
+    seed(contacts=400, deals=400, notes=0)
+
+    today = timezone.localdate()
+    week_end = today + timedelta(days=NEXT_STEP_WEEK_DAYS)
+    for records in (Deal.objects.filter(stage__outcome=Stage.Outcome.OPEN), Contact.objects):
+        for due in NextStepDue:
+            assert records.next_step_due(due).exists(), (records.model, due)
+        assert records.filter(next_step_due__gt=week_end).exists(), "some later"
+        assert records.exclude(next_step="").filter(next_step_due=None).exists(), "some undated"
+        without = records.filter(next_step="").count()
+        assert records.count() / 3 < without < records.count(), "many have none"
+    closed = Deal.objects.exclude(stage__outcome=Stage.Outcome.OPEN)
+    assert closed.exists()
+    assert not closed.exclude(next_step="", next_step_due=None).exists()
 
 
 def test_seeded_names_and_emails_are_unique_and_carry_their_folded_keys():

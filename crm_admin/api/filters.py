@@ -20,7 +20,17 @@ from drf_spectacular.utils import extend_schema_field
 
 from crm_admin.folding import fold
 from crm_admin.formats import UNSTORABLE_MOMENT, is_storable_moment
-from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
+from crm_admin.models import (
+    Company,
+    Contact,
+    ContactNote,
+    Deal,
+    DealNote,
+    NextStepDue,
+    Stage,
+    Tag,
+    next_step_due_condition,
+)
 from crm_admin.search import (
     COMPANY_SEARCH_FIELDS,
     CONTACT_SEARCH_FIELDS,
@@ -213,7 +223,32 @@ def _timestamp(field_name: str, lookup_expr: str) -> filters.DateTimeFilter:
     return _TimestampFilter(field_name=field_name, lookup_expr=lookup_expr)
 
 
-class ContactFilterSet(filters.FilterSet):
+class HasNextStepFilter(StrictBooleanFilter):
+    """true: rows with a next step; false: rows without one (next_step_due_condition's
+    "none", whose one definition the admin's filter and My day share)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(field_name="next_step", **kwargs)
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        without = next_step_due_condition(NextStepDue.NONE)
+        return qs.exclude(without) if value else qs.filter(without)
+
+
+class NextStepFilterSet(filters.FilterSet):
+    """The next-step filters that deals and contacts share."""
+
+    next_step_due__gte = filters.DateFilter(field_name="next_step_due", lookup_expr="gte")
+    next_step_due__lte = filters.DateFilter(
+        field_name="next_step_due",
+        lookup_expr="lte",
+        help_text=_("Next steps due on or before this date (overdue ones included)."),
+    )
+
+
+class ContactFilterSet(NextStepFilterSet):
     tags = TagsFilter()
     status = filters.ChoiceFilter(choices=Contact.Status.choices)
     company = RecordFilter(
@@ -228,6 +263,10 @@ class ContactFilterSet(filters.FilterSet):
     )
     created_at__gte = _timestamp("created_at", "gte")
     created_at__lt = _timestamp("created_at", "lt")
+    owner = UserFilter()
+    has_next_step = HasNextStepFilter(
+        help_text=_("true: contacts with a next step; false: contacts without one.")
+    )
     search = WordsFilter(
         fields=CONTACT_SEARCH_FIELDS,
         help_text=_("Words found in the name, email or company name (all of them, any case)."),
@@ -238,7 +277,7 @@ class ContactFilterSet(filters.FilterSet):
         fields = []
 
 
-class DealFilterSet(filters.FilterSet):
+class DealFilterSet(NextStepFilterSet):
     stage = RecordFilter(
         queryset=Stage.objects.all(), help_text=_("A stage id, or a stage name (any case).")
     )
@@ -266,6 +305,12 @@ class DealFilterSet(filters.FilterSet):
     )
     expected_close_date__lte = filters.DateFilter(
         field_name="expected_close_date", lookup_expr="lte"
+    )
+    has_next_step = HasNextStepFilter(
+        help_text=_(
+            "true: deals with a next step; false: deals without one (a won or lost deal never "
+            "has one: add status=open for the open deals without a next step)."
+        )
     )
     search = WordsFilter(
         fields=DEAL_SEARCH_FIELDS,

@@ -67,6 +67,7 @@ class CompanySerializer(ReadOnlyModelSerializer):
 class ContactSerializer(ReadOnlyModelSerializer):
     full_name = serializers.CharField()
     company = CompanySummarySerializer(allow_null=True)
+    owner = UserSummarySerializer(allow_null=True)
     tags = TagNamesField()
 
     class Meta:
@@ -81,8 +82,11 @@ class ContactSerializer(ReadOnlyModelSerializer):
             "title",
             "status",
             "company",
+            "owner",
             "tags",
             "last_contacted_at",
+            "next_step",
+            "next_step_due",
             "created_at",
             "updated_at",
         ]
@@ -108,6 +112,8 @@ class DealSerializer(ReadOnlyModelSerializer):
             "company",
             "owner",
             "tags",
+            "next_step",
+            "next_step_due",
             "closed_at",
             "created_at",
             "updated_at",

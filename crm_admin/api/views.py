@@ -49,6 +49,7 @@ class ContactViewSet(CRMReadOnlyMixin, viewsets.ReadOnlyModelViewSet):
         "status",
         "company__name",
         "last_contacted_at",
+        "next_step_due",
         "created_at",
         "updated_at",
     ]
@@ -67,6 +68,7 @@ class DealViewSet(CRMReadOnlyMixin, viewsets.ReadOnlyModelViewSet):
         "amount",
         "probability",
         "expected_close_date",
+        "next_step_due",
         "stage__order",
         "closed_at",
         "created_at",

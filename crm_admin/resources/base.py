@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from itertools import batched
 
 import tablib
+from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
@@ -17,7 +18,7 @@ from import_export.results import Error, RowResult
 
 from crm_admin.folding import fold
 from crm_admin.locks import transaction_lock
-from crm_admin.models import Tag
+from crm_admin.models import Tag, next_step_constraint
 from crm_admin.resources.files import (
     BATCH_SIZE,
     PREVIEW_ROWS,
@@ -43,6 +44,9 @@ class Plan:
     changed: list[str] = field(default_factory=list)
     related: dict[str, str] = field(default_factory=dict)  # attname -> key of a new company
     tags: list[str] | None = None  # the folded tag names to set; None leaves the tags
+    # column -> what the preview shows instead of the file's value, where a rule stores
+    # another value than the file's (a closed deal's next step, cleared)
+    shown: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,50 @@ def parse_timestamp(text: str) -> datetime:
             _("“%s” is outside the dates that can be stored (the years 1 to 9999 in UTC).") % text
         ) from None
     return parsed
+
+
+def check_next_step(instance, cleaned: dict) -> None:
+    """Refuse, as the row's error, a next step's date without a step: the model's constraint
+    (next_step_constraint), checked on the record as the row leaves it, so that the file is
+    told which row and column instead of the database refusing the whole import. The date
+    is blamed when the row gives one, else the step (emptied while the record keeps a date)."""
+    if instance.next_step_due is None or instance.next_step:
+        return
+    message = next_step_constraint(instance._meta.model_name).get_violation_error_message()
+    if "next_step_due" in cleaned:
+        raise RowError("next_step_due", message)
+    raise RowError(
+        "next_step",
+        _(
+            "%(message)s The record's next step is due on %(due)s: to clear it, add the "
+            "next_step_due column and leave it empty."
+        )
+        % {"message": message, "due": instance.next_step_due.isoformat()},
+    )
+
+
+class OwnerColumn:
+    """The `owner` column of a resource: an existing user's username or, when one user alone
+    has it, email, ignoring case. prefetch() calls `_load_users()` (one query)."""
+
+    def _load_users(self) -> None:
+        users: dict[str, object] = {}
+        for pk, username, email in get_user_model().objects.values_list("pk", "username", "email"):
+            if email:
+                key = fold(email)
+                users[key] = "ambiguous" if users.get(key, pk) != pk else pk
+            users[fold(username)] = pk
+        self.users = users
+
+    def clean_owner(self, text):
+        if not text:
+            return None
+        found = self.users.get(fold(text))
+        if found is None:
+            raise ValidationError(_("No user has the username or email “%s”.") % text)
+        if found == "ambiguous":
+            raise ValidationError(_("Several users have the email “%s”: give the username.") % text)
+        return found
 
 
 class CrmResource(resources.ModelResource):
@@ -188,7 +236,8 @@ class CrmResource(resources.ModelResource):
                 result.totals[plan.import_type] += 1
                 if len(result.preview_rows) < preview_limit:
                     changed = self._changed_columns(plan)
-                    cells = [(value, name in changed) for name, value in raw.items()]
+                    shown = {**raw, **plan.shown}
+                    cells = [(shown[name], name in changed) for name in raw]
                     result.preview_rows.append(PreviewRow(number, plan.import_type, cells, changed))
                 if plan.import_type != RowResult.IMPORT_TYPE_SKIP:
                     plans.append(plan)

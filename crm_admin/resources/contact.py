@@ -7,7 +7,15 @@ from import_export.results import RowResult
 
 from crm_admin.folding import fold
 from crm_admin.models import Company, Contact, Tag, latest_contact
-from crm_admin.resources.base import Column, CrmResource, Plan, clean_cell, parse_timestamp
+from crm_admin.resources.base import (
+    Column,
+    CrmResource,
+    OwnerColumn,
+    Plan,
+    check_next_step,
+    clean_cell,
+    parse_timestamp,
+)
 from crm_admin.resources.files import UNSET
 
 CONTACT_COLUMNS = (
@@ -20,16 +28,21 @@ CONTACT_COLUMNS = (
     Column("company", "company__name"),
     Column("tags", None),
     Column("last_contacted_at", "last_contacted_at"),
+    Column("owner", "owner__username"),
+    Column("next_step", "next_step"),
+    Column("next_step_due", "next_step_due"),
 )
 
 
-class ContactResource(CrmResource):
-    """contacts: matched by email, ignoring case; the company is created when new."""
+class ContactResource(OwnerColumn, CrmResource):
+    """contacts: matched by email, ignoring case; the company is created when new, the owner
+    must exist."""
 
     columns = CONTACT_COLUMNS
     rules = gettext_lazy(
         "A row updates the contact with the same email (ignoring case), or adds a contact. "
-        "Companies and tags it names are created when new; status takes its code or its label."
+        "Companies and tags it names are created when new; status takes its code or its label. "
+        "The owner must exist (a username or email). A next step's date needs a step."
     )
     has_tags = True
 
@@ -64,6 +77,7 @@ class ContactResource(CrmResource):
         self.ids = Contact.objects.ids_by_key()
         self.companies = Company.objects.ids_by_key()
         self.new_companies: dict[str, str] = {}
+        self._load_users()
         self._load_tags()
 
     def prefetch_batch(self, rows):
@@ -76,8 +90,10 @@ class ContactResource(CrmResource):
         values = {
             name: value
             for name, value in cleaned.items()
-            if name not in ("company", "tags") and value is not UNSET
+            if name not in ("company", "tags", "owner") and value is not UNSET
         }
+        if "owner" in cleaned:
+            values["owner_id"] = cleaned["owner"]
         related = {}
         if "company" in cleaned:
             company = cleaned["company"]
@@ -104,6 +120,7 @@ class ContactResource(CrmResource):
                 plan.import_type = RowResult.IMPORT_TYPE_UPDATE
                 plan.changed.append("last_contacted_at")
         plan.related = related
+        check_next_step(plan.instance, cleaned)
         self._tags_plan(plan, cleaned, self.current_tags.get(getattr(existing, "pk", None), set()))
         return plan, ("email", key), "email"
 

@@ -4,7 +4,6 @@ import re
 from contextlib import suppress
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext as _
@@ -14,7 +13,15 @@ from import_export.results import RowResult
 from crm_admin.folding import fold
 from crm_admin.formats import parse_id
 from crm_admin.models import Contact, Deal, Stage, Tag
-from crm_admin.resources.base import Column, CrmResource, Plan, RowError, clean_cell
+from crm_admin.resources.base import (
+    Column,
+    CrmResource,
+    OwnerColumn,
+    Plan,
+    RowError,
+    check_next_step,
+    clean_cell,
+)
 from crm_admin.resources.files import UNSET, NumberCell
 
 DEAL_COLUMNS = (
@@ -27,18 +34,22 @@ DEAL_COLUMNS = (
     Column("expected_close_date", "expected_close_date"),
     Column("owner", "owner__username"),
     Column("tags", None),
+    Column("next_step", "next_step"),
+    Column("next_step_due", "next_step_due"),
 )
 
 
-class DealResource(CrmResource):
-    """deals: matched by id when given, else by title and contact; `closed_at` follows the
-    stage outcome through Deal.apply_stage_outcome(), as a save() would."""
+class DealResource(OwnerColumn, CrmResource):
+    """deals: matched by id when given, else by title and contact; the fields of the stage
+    outcome rule (close date, probability, next step) follow the stage through
+    Deal.apply_stage_outcome(), as a save() would."""
 
     columns = DEAL_COLUMNS
     rules = gettext_lazy(
         "A row updates the deal with its id or, without one, the deal with the same title and "
         "contact; otherwise it adds a deal. The contact, stage and owner must exist; new tags "
-        "are created."
+        "are created. A next step's date needs a step; a deal in a won or lost stage has no "
+        "next step, so its step is cleared."
     )
     has_tags = True
 
@@ -99,26 +110,10 @@ class DealResource(CrmResource):
         (Excel stores 50% as 0.5) arrives as "50%" (files.read_xlsx)."""
         return clean_cell(Deal, "probability", text.removesuffix("%").strip()) if text else UNSET
 
-    def clean_owner(self, text):
-        if not text:
-            return None
-        found = self.users.get(fold(text))
-        if found is None:
-            raise ValidationError(_("No user has the username or email “%s”.") % text)
-        if found == "ambiguous":
-            raise ValidationError(_("Several users have the email “%s”: give the username.") % text)
-        return found
-
     def prefetch(self):
         self.contacts = Contact.objects.ids_by_key()
         self.stages = {stage.name_key: stage for stage in Stage.objects.all()}
-        users: dict[str, object] = {}
-        for pk, username, email in get_user_model().objects.values_list("pk", "username", "email"):
-            if email:
-                key = fold(email)
-                users[key] = "ambiguous" if users.get(key, pk) != pk else pk
-            users[fold(username)] = pk
-        self.users = users
+        self._load_users()
         self._load_tags()
 
     def prefetch_batch(self, rows):
@@ -168,16 +163,23 @@ class DealResource(CrmResource):
             plan = Plan(number, RowResult.IMPORT_TYPE_NEW, Deal(**values))
             identity = ("new", fold(cleaned["title"]), values["contact_id"])
         else:
+            stored = {name: getattr(existing, name) for name in (*values, *Deal.STAGE_RULE_FIELDS)}
             plan = self._updated(existing, values, number)
             identity = ("id", existing.pk)
         deal = plan.instance
         deal.stage = stage  # the cached stage, so that apply_stage_outcome() runs no query
-        before = {name: getattr(deal, name) for name in Deal.STAGE_RULE_FIELDS}
         deal.apply_stage_outcome()
-        for name, value in before.items():
-            if existing is not None and getattr(deal, name) != value and name not in plan.changed:
-                plan.changed.append(name)
-                plan.import_type = RowResult.IMPORT_TYPE_UPDATE
+        if existing is not None:
+            # What the row changes is what the rule leaves of it: a probability or a next
+            # step that the file gives a closed deal is overruled, and changes nothing.
+            plan.changed = [name for name, value in stored.items() if getattr(deal, name) != value]
+            plan.import_type = (
+                RowResult.IMPORT_TYPE_UPDATE if plan.changed else RowResult.IMPORT_TYPE_SKIP
+            )
+        for name in Deal.CLOSED_NEXT_STEP:
+            if cleaned.get(name) and getattr(deal, name) != cleaned[name]:
+                plan.shown[name] = _("(cleared: a closed deal has no next step)")
+        check_next_step(deal, cleaned)
         self._tags_plan(plan, cleaned, self.current_tags.get(getattr(existing, "pk", None), set()))
         return plan, identity, "id" if cleaned.get("id") is not None else "title"
 

@@ -8,7 +8,7 @@ import re
 import time
 from bisect import bisect
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from crm_admin.folding import fold
 from crm_admin.models import (
+    NEXT_STEP_WEEK_DAYS,
     Company,
     Contact,
     ContactNote,
@@ -177,6 +178,17 @@ NOTE_NEXT_STEPS = [
     "No decision before the next quarter.", "Positive, asked for the order form.",
     "Shared two case studies.",
 ]
+DEAL_NEXT_STEP_TEXTS = [
+    "Send the revised quote", "Book a demo with their team", "Chase the signed order form",
+    "Call to agree the pilot scope", "Follow up on the proposal", "Confirm the budget with the CFO",
+    "Answer the security questionnaire", "Schedule the kick-off call", "Send the contract redlines",
+    "Share two reference customers", "Walk their IT team through the integration",
+]
+CONTACT_NEXT_STEP_TEXTS = [
+    "Call to catch up", "Send the new case study", "Invite to the webinar",
+    "Ask for an introduction to procurement", "Check in after their trade fair",
+    "Send the product update", "Book a lunch meeting", "Ask how the rollout is going",
+]
 # fmt: on
 NOTE_TEMPLATES = [
     "Call with {first} about {topic}. {next}",
@@ -197,6 +209,26 @@ STATUS_WEIGHTS = {
 # How many tags a contact or a deal carries (index = number of tags), as relative weights.
 CONTACT_TAG_COUNT_WEIGHTS = [35, 35, 20, 10]
 DEAL_TAG_COUNT_WEIGHTS = [45, 35, 15, 5]
+
+# Next steps, so that My day and the next-step filters show every case: the share of open
+# deals and of contacts whose step is due in a range of days from today (overdue, today,
+# this week, later), or undated; the rest have none. Closed deals have none (the rule's).
+WEEK = NEXT_STEP_WEEK_DAYS
+DEAL_NEXT_STEPS = [
+    ((-30, -1), 0.12),  # overdue
+    ((0, 0), 0.05),  # due today
+    ((1, WEEK), 0.15),  # this week
+    ((WEEK + 1, 60), 0.13),  # later
+    (None, 0.10),  # undated
+]
+CONTACT_NEXT_STEPS = [
+    ((-30, -1), 0.05),
+    ((0, 0), 0.02),
+    ((1, WEEK), 0.06),
+    ((WEEK + 1, 90), 0.07),
+    (None, 0.05),
+]
+CONTACT_OWNER_SHARE = 0.85
 
 YEAR = timedelta(days=365)
 SQLITE_SEED_CACHE_KIB = 256 * 1024
@@ -293,7 +325,8 @@ def _sqlite_large_cache():
 class Command(BaseCommand):
     help = (
         "Add realistic companies, contacts, deals, notes and tag links to the database. "
-        "Tags and sales owners are a shared pool; emails and company names stay unique "
+        "Tags and sales owners (of deals and contacts) are a shared pool; a share of open "
+        "deals and contacts get next steps due around today. Emails and company names stay unique "
         "across repeated runs."
     )
 
@@ -317,7 +350,7 @@ class Command(BaseCommand):
             "--owners",
             type=_non_negative,
             default=5,
-            help=f"Staff 'sales' users owning the deals (at most {len(OWNER_NAMES)}); "
+            help=f"Staff 'sales' users owning the deals and contacts (at most {len(OWNER_NAMES)}); "
             "missing ones are created with unusable passwords.",
         )
         parser.add_argument("--batch-size", type=_positive, default=5000)
@@ -341,6 +374,7 @@ class Command(BaseCommand):
         self.rng = random.Random(seed)
         self.batch_size = options["batch_size"]
         self.now = timezone.now()
+        self.today = timezone.localdate(self.now)  # the day My day and the filters call today
         self.verbose = options["verbosity"] > 0
         self.counts: dict[str, int] = {}
         started = time.perf_counter()
@@ -465,7 +499,7 @@ class Command(BaseCommand):
         rng, now = self.rng, self.now
         created = sorted(now - 2 * YEAR * rng.random() for _ in range(count))
         statuses = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()), k=count)
-        company, last_contacted = [], []
+        company, last_contacted, owner = [], [], []
         for born, status in zip(created, statuses, strict=True):
             # A squared draw makes a few companies hold many contacts, as in real books.
             has_company = companies and rng.random() < 0.88
@@ -474,11 +508,14 @@ class Command(BaseCommand):
                 last_contacted.append(None)
             else:
                 last_contacted.append(_between(rng, max(born, now - YEAR), now))
+            has_owner = self.owner_ids and rng.random() < CONTACT_OWNER_SHARE
+            owner.append(rng.choice(self.owner_ids) if has_owner else None)
         return {
             "created": created,
             "company": company,
             "status": statuses,
             "last_contacted": last_contacted,
+            "owner": owner,
             "first_name": rng.choices(FIRST_NAMES, k=count),
             "last_name": rng.choices(LAST_NAMES, k=count),
         }
@@ -564,6 +601,9 @@ class Command(BaseCommand):
                 domain = domains[company] if company is not None else rng.choice(FREE_MAIL_DOMAINS)
                 born, last_contacted = plan["created"][i], plan["last_contacted"][i]
                 has_phone = rng.random() < 0.9
+                next_step, next_step_due = self._next_step(
+                    CONTACT_NEXT_STEPS, CONTACT_NEXT_STEP_TEXTS
+                )
                 yield Contact(
                     first_name=first,
                     last_name=last,
@@ -575,6 +615,9 @@ class Command(BaseCommand):
                     status=plan["status"][i],
                     last_contacted_at=last_contacted,
                     company_id=companies[company][0] if company is not None else None,
+                    owner_id=plan["owner"][i],
+                    next_step=next_step,
+                    next_step_due=next_step_due,
                     created_at=born,
                     updated_at=max(born, last_contacted or born),
                 )
@@ -625,6 +668,9 @@ class Command(BaseCommand):
                 if deal.closed_at is None:
                     deal.expected_close_date = today + timedelta(days=rng.randint(-30, 180))
                     deal.updated_at = _between(rng, deal.created_at, now)
+                    deal.next_step, deal.next_step_due = self._next_step(
+                        DEAL_NEXT_STEPS, DEAL_NEXT_STEP_TEXTS
+                    )
                 else:
                     closed_on = deal.closed_at.date()
                     deal.expected_close_date = closed_on + timedelta(days=rng.randint(-20, 10))
@@ -632,6 +678,18 @@ class Command(BaseCommand):
                 yield deal
 
         return self._bulk_create(Deal, "deals", rows(), len(plan["contact"]))
+
+    def _next_step(self, shares: list, texts: list[str]) -> tuple[str, date | None]:
+        """A next step drawn by `shares` ((day range from today, or None: undated), share),
+        or none ("", None) for the rest."""
+        rng = self.rng
+        draw = rng.random()
+        for days, share in shares:
+            if draw < share:
+                due = self.today + timedelta(days=rng.randint(*days)) if days else None
+                return rng.choice(texts), due
+            draw -= share
+        return "", None
 
     def _amount(self) -> Decimal | None:
         rng = self.rng
@@ -686,7 +744,7 @@ class Command(BaseCommand):
         contact_rows = (
             ContactNote(
                 contact_id=contact_ids[index],
-                created_by_id=author(),
+                created_by_id=contacts["owner"][index] or author(),
                 text=text(contacts["first_name"][index]),
                 created_at=at,
             )
