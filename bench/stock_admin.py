@@ -29,6 +29,7 @@ class StockContactAdmin(admin.ModelAdmin):
         "status",
         "tag_names",
         "last_contacted_at",
+        "next_step_with_date",
     ]
     list_per_page = 100
     search_fields = ["first_name", "last_name", "email", "company__name"]
@@ -43,6 +44,13 @@ class StockContactAdmin(admin.ModelAdmin):
     @admin.display(description="tags")
     def tag_names(self, contact):
         return ", ".join(tag.name for tag in contact.tags.all())
+
+    @admin.display(description="next step", ordering="next_step_due")
+    def next_step_with_date(self, contact):
+        if not contact.next_step:
+            return "-"
+        due = f" (due {contact.next_step_due:%d %b})" if contact.next_step_due else ""
+        return f"{contact.next_step}{due}"
 
 
 stock_site.register(Contact, StockContactAdmin)
