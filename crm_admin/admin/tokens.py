@@ -1,13 +1,27 @@
 from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.urls import reverse
 from rest_framework.authtoken.admin import TokenAdmin as BaseTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 from unfold.admin import ModelAdmin
 
 from crm_admin.admin.autocomplete import StorableKeysFormMixin
-from crm_admin.admin.lists import StrictListMixin
+from crm_admin.admin.lists import StrictChangeList, StrictListMixin
 
 # Importing DRF's admin module registered its stock TokenAdmin; replace it with the Unfold one.
 admin.site.unregister(TokenProxy)
+
+
+class TokenChangeList(StrictChangeList):
+    """DRF's token admin finds a token by its user's id (its get_object), so its rows link by
+    that id, as DRF's own TokenChangeList does; the strict list's checks stay."""
+
+    def url_for_result(self, result):
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=(quote(result.user.pk),),
+            current_app=self.model_admin.admin_site.name,
+        )
 
 
 @admin.register(TokenProxy)
@@ -16,6 +30,9 @@ class TokenAdmin(StrictListMixin, StorableKeysFormMixin, BaseTokenAdmin, ModelAd
 
     autocomplete_fields = ["user"]
     list_select_related = ["user"]
+
+    def get_changelist(self, request, **kwargs):
+        return TokenChangeList
 
     # A key lets its holder read the API as that user, and the list shows keys in clear:
     # only superusers see or make them, whatever permissions a staff member was given.
