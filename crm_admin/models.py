@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_admin.deal_history import DealStageChange, LostReason
 from crm_admin.folding import FoldedKeyField, FoldedKeys, FoldedKeysQuerySet, fold
 from crm_admin.locks import transaction_lock
 
@@ -170,6 +171,26 @@ class DealQuerySet(NextStepQuerySet):
         """Open deals whose next step is `due`: a closed deal has none (STAGE_OUTCOME_RULE)."""
         return super().next_step_due(due, today=today).filter(stage__outcome=Stage.Outcome.OPEN)
 
+    def stale(self, *, now=None):
+        """These deals that are stale at `now` (see stale_condition); one query for the stages."""
+        return self.filter(stale_condition(now=now))
+
+
+def stale_condition(*, now=None, stages=None) -> Q:
+    """The open deals that have been in their stage for longer than the stage's
+    `stale_after_days` at `now` (elapsed time, the same in every time zone); stages without
+    the setting have no stale deals. Reads the stages (one query) unless `stages` is given.
+    Deal.is_stale() is the same rule for one deal in memory."""
+    now = now or timezone.now()
+    if stages is None:
+        stages = Stage.objects.filter(stale_after_days__isnull=False)
+    condition = Q(pk__in=[])
+    for stage in stages:
+        if stage.stale_after_days and not stage.is_closed:
+            cutoff = now - timedelta(days=stage.stale_after_days)
+            condition |= Q(stage_id=stage.pk, stage_entered_at__lt=cutoff)
+    return condition
+
 
 class Tag(FoldedKeys, models.Model):
     name = models.CharField(_("name"), max_length=50)
@@ -303,6 +324,16 @@ class Stage(FoldedKeys, models.Model):
     outcome = models.CharField(
         _("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.OPEN
     )
+    stale_after_days = models.PositiveSmallIntegerField(
+        _("stale after (days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, message=_("A deal is stale after one day at least."))],
+        help_text=_(
+            "An open deal in this stage for longer is marked stale on the list, the board and "
+            "the dashboard. Empty: never."
+        ),
+    )
 
     objects = StageQuerySet.as_manager()
 
@@ -423,6 +454,19 @@ class Deal(NextStepFields):
     owner = owner_field(related_name="deals")
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="deals")
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    # When the deal entered its stage (STAGE_OUTCOME_RULE: every move), so that the days in
+    # stage and staleness need no join with the history.
+    stage_entered_at = models.DateTimeField(
+        _("in stage since"), default=timezone.now, editable=False
+    )
+    lost_reason = models.ForeignKey(
+        LostReason,
+        verbose_name=_("lost reason"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deals",
+    )
     # What a change of the stage's own outcome to open took away, given back if the stage
     # returns to that outcome (STAGE_OUTCOME_RULE).
     reopened_outcome = models.CharField(
@@ -439,6 +483,10 @@ class Deal(NextStepFields):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = DealQuerySet.as_manager()
+
+    # Who makes the change that save() records in the stage history (set by the caller, such
+    # as the admin form, before saving; None for a change made by the system).
+    actor = None
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -477,6 +525,8 @@ class Deal(NextStepFields):
             ),
             models.Index(fields=["owner", "next_step_due"], name="crm_deal_owner_step_idx"),
             models.Index(fields=["next_step_due", "id"], name="crm_deal_step_due_idx"),
+            # Stale deals: per stage, those that entered it before a cutoff.
+            models.Index(fields=["stage", "stage_entered_at"], name="crm_deal_stage_entered_idx"),
         ]
 
     def __str__(self) -> str:
@@ -487,15 +537,25 @@ class Deal(NextStepFields):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "stage" in update_fields:
             kwargs["update_fields"] = {*update_fields, *self.STAGE_RULE_FIELDS}
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if self.pending_stage_change is not None:
+                self.pending_stage_change.save()
         self._loaded_stage_id = self.stage_id
+        self._loaded_stage_entered_at = self.stage_entered_at
+        self.pending_stage_change = None
 
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        # Remember the stage as loaded, so save() can tell a move from a re-save.
+        # Remember the stage as loaded, so save() can tell a move from a re-save, and when
+        # the deal entered it, for the history row of a move.
         instance._loaded_stage_id = instance.__dict__.get("stage_id")
+        instance._loaded_stage_entered_at = instance.__dict__.get("stage_entered_at")
         return instance
+
+    # The history row the next save() records (apply_stage_outcome() prepares it for a move).
+    pending_stage_change = None
 
     # The stage-outcome rule, one table read by both of its forms below: apply_stage_outcome()
     # (one deal, before it is saved) and outcome_changes() (the values of an UPDATE of many).
@@ -523,6 +583,8 @@ class Deal(NextStepFields):
     CLOSED_PROBABILITY = {Stage.Outcome.WON: 100, Stage.Outcome.LOST: 0}
     # A deal in a closed stage has no next step: closing it, by any path, clears it.
     CLOSED_NEXT_STEP = {"next_step": "", "next_step_due": None}
+    # Besides the table: a move (cause MOVED) stamps `stage_entered_at` and is recorded in the
+    # stage history (DealStageChange), and a deal that is not lost has no lost reason.
     # The fields the rule writes, written whenever the stage is (the close date and the
     # reopening memory are never taken from a form).
     STAGE_RULE_FIELDS = (
@@ -531,6 +593,8 @@ class Deal(NextStepFields):
         "reopened_outcome",
         "reopened_closed_at",
         *CLOSED_NEXT_STEP,
+        "stage_entered_at",
+        "lost_reason_id",
     )
 
     def apply_stage_outcome(self, *, at=None, outcome_was: str | None = None) -> None:
@@ -542,6 +606,10 @@ class Deal(NextStepFields):
         outcome_changes(); `outcome_was` keeps this form complete, so that one test runs both
         forms over every row of the table. `at` is when it happens (default now; the seed
         replays history with it). No query when `stage` is already loaded.
+
+        A move also stamps `stage_entered_at` and prepares its history row in
+        `pending_stage_change` (from the stage the deal was loaded with, by `actor`), which
+        save() records; the bulk writers (the import, the seed) bulk_create those rows.
         """
         if not self.stage_id:
             return
@@ -552,8 +620,22 @@ class Deal(NextStepFields):
             cause = OutcomeCause.MOVED
         else:
             cause = OutcomeCause.STAYED
-        closing, closed_probability, memory = self.STAGE_OUTCOME_RULE[cause, self.stage.is_closed]
         at = at or timezone.now()
+        if outcome != Stage.Outcome.LOST:
+            self.lost_reason = None
+        self.pending_stage_change = None
+        if cause is OutcomeCause.MOVED:
+            self.stage_entered_at = at
+            self.pending_stage_change = DealStageChange(
+                deal=self,
+                from_stage_id=None if self._state.adding else self._loaded_stage_id,
+                to_stage_id=self.stage_id,
+                changed_at=at,
+                changed_by=self.actor,
+                from_stage_entered_at=getattr(self, "_loaded_stage_entered_at", None),
+                lost_reason_id=self.lost_reason_id,
+            )
+        closing, closed_probability, memory = self.STAGE_OUTCOME_RULE[cause, self.stage.is_closed]
         restorable = self.reopened_outcome == outcome and self.reopened_closed_at is not None
         restored = self.reopened_closed_at if restorable else at
         if memory is Memory.REMEMBER:
@@ -595,6 +677,10 @@ class Deal(NextStepFields):
             }[closing],
             "updated_at": at,
         }
+        if cause is OutcomeCause.MOVED:
+            changes["stage_entered_at"] = at
+        if outcome != Stage.Outcome.LOST:
+            changes["lost_reason"] = None
         if memory is Memory.REMEMBER:
             changes |= {"reopened_outcome": outcome_was, "reopened_closed_at": F("closed_at")}
         elif memory is Memory.FORGET:
@@ -607,6 +693,18 @@ class Deal(NextStepFields):
     @property
     def company(self) -> Company | None:
         return self.contact.company if self.contact_id else None
+
+    def days_in_stage(self, *, now=None) -> int:
+        """Whole days (of 24 hours) since the deal entered its stage."""
+        return max(0, ((now or timezone.now()) - self.stage_entered_at).days)
+
+    def is_stale(self, *, now=None) -> bool:
+        """stale_condition() for this deal, in memory (its stage loaded): open, and in its
+        stage for longer than the stage's `stale_after_days`."""
+        days = self.stage.stale_after_days
+        if not days or self.stage.is_closed:
+            return False
+        return self.stage_entered_at < (now or timezone.now()) - timedelta(days=days)
 
 
 class NoteBase(models.Model):

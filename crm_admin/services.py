@@ -16,6 +16,7 @@ from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm_admin.deal_history import DealStageChange, LostReason, check_lost_reason
 from crm_admin.models import Contact, Deal, OutcomeCause, Stage, Tag
 
 
@@ -64,19 +65,39 @@ def stage_for_outcome(outcome: str) -> Stage:
 
 
 @transaction.atomic
-def deals_move_to_stage(*, deals: QuerySet[Deal], stage: Stage, actor=None) -> int:
+def deals_move_to_stage(
+    *, deals: QuerySet[Deal], stage: Stage, actor=None, lost_reason: LostReason | None = None
+) -> int:
     """Move `deals` into `stage`, applying the pipeline rules; returns how many deals moved.
 
     The rule is Deal.STAGE_OUTCOME_RULE for a move: won stage, probability 100 and `closed_at`
-    now; lost stage, probability 0 and `closed_at` now (a move between two closed stages is a
-    new closing too); open stage, `closed_at` cleared, probability kept. Deals already in
-    `stage` are left as they are (their `closed_at` keeps the day they closed). Three
-    statements whatever the number of deals (history, update, plus one content-type lookup the
-    first time).
+    now; lost stage, probability 0, `closed_at` now and `lost_reason`; open stage, `closed_at`
+    cleared, probability kept. Each moved deal enters the stage now (`stage_entered_at`) and
+    gets a row in its stage history, by `actor`. Deals already in `stage` are left as they
+    are (their `closed_at` keeps the day they closed).
+
+    Refuses, changing nothing, a move into a lost stage without a `lost_reason` while reasons
+    are required (CRM_REQUIRE_LOST_REASON). Four statements whatever the number of deals
+    (admin history, stage history, update, plus one content-type lookup the first time).
     """
+    check_lost_reason(stage, lost_reason)
     moving = _rows(deals).exclude(stage=stage)
-    changes = Deal.outcome_changes(OutcomeCause.MOVED, stage.outcome, at=timezone.now())
-    _history_record(actor=actor, rows=moving, message=_("Moved to stage %s.") % stage.name)
+    at = timezone.now()
+    changes = Deal.outcome_changes(OutcomeCause.MOVED, stage.outcome, at=at)
+    if stage.outcome != Stage.Outcome.LOST:
+        lost_reason = None
+    elif lost_reason is not None:
+        changes["lost_reason"] = lost_reason
+    message = _("Moved to stage %s.") % stage.name
+    if lost_reason is not None:
+        message = _("Moved to stage %(stage)s: %(reason)s.") % {
+            "stage": stage.name,
+            "reason": lost_reason.name,
+        }
+    _history_record(actor=actor, rows=moving, message=message)
+    DealStageChange.objects.record_moves(
+        moving, stage=stage, at=at, actor=actor, lost_reason=lost_reason
+    )
     return moving.update(stage=stage, **changes)
 
 
@@ -122,19 +143,25 @@ def deals_mark_won(*, deals: QuerySet[Deal], actor=None) -> int:
     """Move `deals` to the first won stage (probability 100, closed now); returns the count.
 
     Refuses with a ValidationError, changing nothing, when no stage has the outcome won.
-    Four queries whatever the number of deals.
+    Five queries whatever the number of deals.
     """
     return deals_move_to_stage(deals=deals, stage=stage_for_outcome(Stage.Outcome.WON), actor=actor)
 
 
-def deals_mark_lost(*, deals: QuerySet[Deal], actor=None) -> int:
-    """Move `deals` to the first lost stage (probability 0, closed now); returns the count.
+def deals_mark_lost(
+    *, deals: QuerySet[Deal], actor=None, lost_reason: LostReason | None = None
+) -> int:
+    """Move `deals` to the first lost stage (probability 0, closed now, `lost_reason`);
+    returns the count.
 
-    Refuses with a ValidationError, changing nothing, when no stage has the outcome lost.
-    Four queries whatever the number of deals.
+    Refuses with a ValidationError, changing nothing, when no stage has the outcome lost, or
+    without a reason while reasons are required. Five queries whatever the number of deals.
     """
     return deals_move_to_stage(
-        deals=deals, stage=stage_for_outcome(Stage.Outcome.LOST), actor=actor
+        deals=deals,
+        stage=stage_for_outcome(Stage.Outcome.LOST),
+        actor=actor,
+        lost_reason=lost_reason,
     )
 
 

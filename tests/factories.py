@@ -60,3 +60,10 @@ def make_deal(*, tags=(), **fields):
     if tags:
         deal.tags.add(*tags)
     return deal
+
+
+def lost_reason(name: str = "Price"):
+    """One of the shipped lost reasons (migration 0013)."""
+    from crm_admin.deal_history import LostReason
+
+    return LostReason.objects.get(name=name)

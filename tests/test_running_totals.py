@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from crm_admin import selectors, services
 from crm_admin.models import Contact, ContactNote, Deal, Stage
-from tests.factories import make_contact, make_deal, stage
+from tests.factories import lost_reason, make_contact, make_deal, stage
 
 DATA = Path(__file__).parent / "data"
 on_postgresql = pytest.mark.skipif(
@@ -136,7 +136,9 @@ def test_every_write_path_keeps_the_figures_exact(staff_client, admin_user):
     services.deals_move_to_stage(deals=Deal.objects.filter(pk__lt=deals[10].pk), stage=negotiation)
     assert_figures_exact()
     services.deals_mark_won(deals=Deal.objects.filter(pk__in=[d.pk for d in deals[10:15]]))
-    services.deals_mark_lost(deals=Deal.objects.filter(pk__in=[d.pk for d in deals[15:20]]))
+    services.deals_mark_lost(
+        deals=Deal.objects.filter(pk__in=[d.pk for d in deals[15:20]]), lost_reason=lost_reason()
+    )
     assert_figures_exact()
 
     response = staff_client.post(

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm_admin import services
 from crm_admin.models import Contact, Deal, Stage
-from tests.factories import make_contact, make_deal, make_tag, make_user, stage
+from tests.factories import lost_reason, make_contact, make_deal, make_tag, make_user, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,10 @@ def test_mark_won_moves_to_the_first_won_stage_with_probability_100():
 
 def test_mark_lost_sets_probability_0_and_closes():
     deal = make_deal(probability=70)
-    assert services.deals_mark_lost(deals=Deal.objects.filter(pk=deal.pk)) == 1
+    assert (
+        services.deals_mark_lost(deals=Deal.objects.filter(pk=deal.pk), lost_reason=lost_reason())
+        == 1
+    )
     deal.refresh_from_db()
     assert (deal.stage.name, deal.probability) == ("Closed-Lost", 0)
     assert deal.closed_at is not None
@@ -131,7 +134,7 @@ def test_services_work_on_filtered_querysets_with_joins_and_distinct():
     make_deal(tags=[vip])
     other = make_deal()
     filtered = Deal.objects.filter(tags__name="VIP").distinct().select_related("stage")
-    assert services.deals_mark_lost(deals=filtered) == 2
+    assert services.deals_mark_lost(deals=filtered, lost_reason=lost_reason()) == 2
     other.refresh_from_db()
     assert other.stage.name == "Prospecting"
 

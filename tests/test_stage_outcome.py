@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm_admin import services
+from crm_admin.deal_history import DealStageChange
 from crm_admin.models import Deal, OutcomeCause, Stage
-from tests.factories import make_contact, make_deal, stage
+from tests.factories import lost_reason, make_contact, make_deal, stage
 from tests.forms import form_data
 
 CLOSED_ON = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
@@ -78,6 +79,7 @@ def instance_step(deal: Deal, step: tuple) -> None:
     kind, *args = step
     if kind == "move":
         deal.stage = stage(args[0])
+        deal.lost_reason = lost_reason()  # as the form asks; kept only by a lost stage
     elif kind == "outcome":
         name, outcome = args
         changed = stage(name)
@@ -93,7 +95,7 @@ def bulk_step(deal: Deal, step: tuple) -> None:
     kind, *args = step
     rows = Deal.objects.filter(pk=deal.pk)
     if kind == "move":
-        services.deals_move_to_stage(deals=rows, stage=stage(args[0]))
+        services.deals_move_to_stage(deals=rows, stage=stage(args[0]), lost_reason=lost_reason())
     elif kind == "outcome":
         services.stage_change_outcome(stage=stage(args[0]), outcome=args[1])
     else:
@@ -115,8 +117,24 @@ def test_the_stage_outcome_rule_is_the_same_for_one_deal_and_in_bulk(path, start
         # A next step before every step: a closed result clears it, an open one keeps it.
         Deal.objects.filter(pk=deal.pk).update(next_step="Call back", next_step_due=due)
         deal.next_step, deal.next_step_due = "Call back", due
+        was = Deal.objects.values("stage", "stage_entered_at").get(pk=deal.pk)
+        history = DealStageChange.objects.filter(deal=deal)
+        recorded = history.count()
         path(deal, step)
-        saved = Deal.objects.select_related("stage").get(pk=deal.pk)
+        saved = Deal.objects.select_related("stage", "lost_reason").get(pk=deal.pk)
+        # A move enters the stage now and adds one history row; nothing else does either.
+        if step[0] == "move":
+            assert saved.stage_entered_at >= before, number
+            assert history.count() == recorded + 1, number
+            newest = history.first()
+            assert (newest.from_stage_id, newest.to_stage_id) == (was["stage"], saved.stage_id)
+            assert newest.from_stage_entered_at == was["stage_entered_at"], number
+            assert newest.changed_at == saved.stage_entered_at, number
+        else:
+            assert saved.stage_entered_at == was["stage_entered_at"], number
+            assert history.count() == recorded, number
+        moved_into_lost = step[0] == "move" and saved.stage.outcome == Stage.Outcome.LOST
+        assert saved.lost_reason == (lost_reason() if moved_into_lost else None), number
         if closed == "now":
             assert saved.closed_at is not None and saved.closed_at >= before, number
         else:
