@@ -49,6 +49,19 @@ def _history_record(*, actor, rows: QuerySet, message: str) -> None:
         cursor.execute(sql, params)
 
 
+def _lock(rows: QuerySet) -> None:
+    """Lock `rows` until the transaction ends, by one statement that returns a count (not the
+    rows), so that what the next statements read of them (a deal's stage, for its history)
+    is what they then update. SQLite needs none: its transactions start IMMEDIATE, one
+    writer at a time (settings.py)."""
+    if not connection.features.has_select_for_update:
+        return
+    locking = rows.select_for_update(of=("self",)).order_by().values("pk")
+    sql, params = locking.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) locked", params)
+
+
 def stage_for_outcome(outcome: str) -> Stage:
     """The first stage (by pipeline order) with `outcome`; one query.
 
@@ -77,11 +90,15 @@ def deals_move_to_stage(
     are (their `closed_at` keeps the day they closed).
 
     Refuses, changing nothing, a move into a lost stage without a `lost_reason` while reasons
-    are required (CRM_REQUIRE_LOST_REASON). Four statements whatever the number of deals
-    (admin history, stage history, update, plus one content-type lookup the first time).
+    are required (CRM_REQUIRE_LOST_REASON). Three statements whatever the number of deals
+    (admin history, stage history, update; on PostgreSQL a row lock first), plus one
+    content-type lookup the first time.
     """
     check_lost_reason(stage, lost_reason)
     moving = _rows(deals).exclude(stage=stage)
+    # Two moves of one deal at once: the second waits here, then records the stage the
+    # first moved it to, not the one both started from.
+    _lock(moving)
     at = timezone.now()
     changes = Deal.outcome_changes(OutcomeCause.MOVED, stage.outcome, at=at)
     if stage.outcome != Stage.Outcome.LOST:

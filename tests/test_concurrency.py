@@ -18,6 +18,7 @@ from django.db import connection, connections, transaction
 from django.db.utils import load_backend
 from import_export.results import RowResult
 
+from crm_admin.deal_history import DealStageChange
 from crm_admin.models import Company, Contact, ContactNote, Deal, Stage
 from crm_admin.resources import ContactResource, DealResource, read_csv
 from crm_admin.services import deals_move_to_stage
@@ -228,6 +229,46 @@ def test_a_long_import_and_board_moves_meanwhile_all_succeed(sqlite_file_db):
     assert Contact.objects.filter(company__name="Nordwind").count() == 300
     assert moves == len(moved) >= 3
     assert deal_stage() == moved[-1].pk
+
+
+@committed_db
+def test_two_moves_of_one_deal_at_once_chain_in_its_history(two_connections):
+    first, second = stages()
+    third, _new = Stage.objects.get_or_create(name="Proposal", defaults={"order": 3})
+    deal = Deal.objects.create(
+        title="Pilot",
+        contact=Contact.objects.create(first_name="Kim", email="kim@example.com"),
+        stage=first,
+    )
+    later: list[Worker] = []
+
+    def move_to_third():
+        return deals_move_to_stage(deals=Deal.objects.filter(pk=deal.pk), stage=third)
+
+    def move_to_second():
+        with transaction.atomic():
+            moved = deals_move_to_stage(deals=Deal.objects.filter(pk=deal.pk), stage=second)
+            # A colleague moves the same card now. Without the row lock, their history row
+            # reads the stage before this move (first -> third) and the chain breaks.
+            later.append(two_connections.start(move_to_third))
+            two_connections.let_in(later[0])
+            return moved
+
+    assert two_connections.start(move_to_second).outcome() == 1
+    assert later[0].outcome() == 1
+
+    rows = list(
+        DealStageChange.objects.filter(deal=deal)
+        .order_by("changed_at", "id")
+        .values_list("from_stage", "to_stage", "changed_at", "from_stage_entered_at")
+    )
+    assert [(row[0], row[1]) for row in rows] == [
+        (None, first.pk),
+        (first.pk, second.pk),
+        (second.pk, third.pk),
+    ]
+    assert rows[2][3] == rows[1][2]  # the time in `second` starts when the first move made it
+    assert Deal.objects.get(pk=deal.pk).stage_entered_at == rows[2][2]
 
 
 # --- imports of one model run one after the other ---------------------------------------
