@@ -13,11 +13,11 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from crm_admin import selectors
+from crm_admin import pipeline_history, selectors
 from crm_admin.admin.deals import DealAdmin
 from crm_admin.counting import ApproximateCount
 from crm_admin.formats import format_money
-from crm_admin.models import Contact, Deal, NextStepDue
+from crm_admin.models import Contact, Deal, NextStepDue, Stage
 
 # (group title, [(item title, icon, app_label, model_name), ...])
 _SIDEBAR = [
@@ -26,6 +26,7 @@ _SIDEBAR = [
         [
             (_("Deals"), "paid", "crm_admin", "deal"),
             (_("Pipeline stages"), "view_kanban", "crm_admin", "stage"),
+            (_("Lost reasons"), "thumb_down", "crm_admin", "lostreason"),
             (_("Deal notes"), "sticky_note_2", "crm_admin", "dealnote"),
         ],
     ),
@@ -156,6 +157,80 @@ def _deal_parts(request: HttpRequest, now: datetime) -> tuple[list[dict], dict]:
     return kpis, parts
 
 
+# The deal list's filter showing the stale deals (crm_admin/admin/filters.py).
+STALE_LIST_PARAMS = {"stale": "yes"}
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "-"
+
+
+def _velocity_rows(
+    velocity: list[pipeline_history.StageVelocity],
+    conversion: list[pipeline_history.StageConversion],
+) -> list[dict]:
+    """The velocity table: every open stage, and a closed one only when deals left it (they
+    were reopened); conversion is an open stage's."""
+    converted = {row.stage.pk: row for row in conversion}
+    rows = []
+    for row in velocity:
+        if row.stage.is_closed and not row.left:
+            continue
+        days = row.average_days
+        conversion_row = converted.get(row.stage.pk)
+        rows.append(
+            {
+                "stage": row.stage.name,
+                "left": f"{row.left:,}",
+                "average_days": "-" if days is None else f"{days:,.1f}",
+                "conversion": "-"
+                if conversion_row is None
+                else _percent(conversion_row.reached, conversion_row.entered),
+                "conversion_detail": ""
+                if conversion_row is None or not conversion_row.entered
+                else _("%(reached)s of %(entered)s")
+                % {
+                    "reached": f"{conversion_row.reached:,}",
+                    "entered": f"{conversion_row.entered:,}",
+                },
+            }
+        )
+    return rows
+
+
+def _history_parts(now: datetime) -> tuple[list[dict], dict]:
+    """The figures of the stage history, last HISTORY_DAYS days: velocity and conversion by
+    stage, deals lost by reason (a chart and its table), the stale deals (a KPI linking to the
+    deal list filtered so). Five queries: the stages, then one per figure
+    (crm_admin/pipeline_history.py); four when no stage has a stale limit."""
+    stages = list(Stage.objects.order_by("order", "id"))
+    velocity = pipeline_history.pipeline_velocity(now=now, stages=stages)
+    conversion = pipeline_history.pipeline_conversion(now=now, stages=stages)
+    lost = pipeline_history.lost_by_reason(now=now)
+    stale = pipeline_history.stale_deal_count(now=now, stages=stages)
+    kpi = {
+        "title": _("Stale deals"),
+        "value": f"{stale:,}",
+        "detail": _("open deals in their stage for longer than its limit")
+        if any(stage.stale_after_days and not stage.is_closed for stage in stages)
+        else _("no stage has a limit yet: set one on the pipeline stages"),
+        "href": _list_url("deal", **STALE_LIST_PARAMS),
+    }
+    parts = {
+        "history_days": pipeline_history.HISTORY_DAYS,
+        "velocity": _velocity_rows(velocity, conversion),
+        "lost_reasons": [
+            {"name": row.name, "count": f"{row.count:,}", "value": format_money(row.value)}
+            for row in lost
+        ],
+        "lost_reason_chart": _chart(
+            [row.name for row in lost],
+            [(str(_("Deals lost")), [row.count for row in lost], "#f87171")],
+        ),
+    }
+    return [kpi], parts
+
+
 def _follow_up_parts(now: datetime) -> tuple[list[dict], dict]:
     """The follow-ups KPI and list, which read contacts; three queries."""
     # The contact list's "due" filter is contacts_due_follow_up(), which this counts: the
@@ -249,10 +324,12 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     """Unfold DASHBOARD_CALLBACK: the figures, charts and lists of the admin index.
 
     Each part shows only to a user whose ModelAdmin lets them view what it reads (deals: the
-    pipeline figures, charts, their deals and My day's deals; contacts: the follow-ups and My
-    day's contacts), as Django's index decides; a hidden part runs no query. Thirteen queries
-    with both (eight for deals, five for contacts), whatever the number of deals and contacts
-    (see crm_admin/selectors.py); a user with neither sees a note instead.
+    pipeline figures, charts, the stage history's figures, their deals and My day's deals;
+    contacts: the follow-ups and My day's contacts), as Django's index decides; a hidden part
+    runs no query. Eighteen queries with both (thirteen for deals, five of them the history's;
+    five for contacts), whatever the number of deals, history rows and contacts (see
+    crm_admin/selectors.py and crm_admin/pipeline_history.py); a user with neither sees a note
+    instead.
     """
     now = timezone.now()
     # Where a next step's date turns overdue: the current time zone's date.
@@ -264,8 +341,10 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     kpis = []
     if show_deals:
         deal_kpis, deal_parts = _deal_parts(request, now)
-        kpis += deal_kpis
+        history_kpis, history_parts = _history_parts(now)
+        kpis += deal_kpis + history_kpis
         context.update(deal_parts)
+        context.update(history_parts)
     if show_follow_ups:
         follow_up_kpis, follow_up_parts = _follow_up_parts(now)
         kpis += follow_up_kpis

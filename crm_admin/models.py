@@ -1,5 +1,5 @@
 import enum
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -541,18 +541,21 @@ class Deal(NextStepFields):
             super().save(*args, **kwargs)
             if self.pending_stage_change is not None:
                 self.pending_stage_change.save()
-        self._loaded_stage_id = self.stage_id
-        self._loaded_stage_entered_at = self.stage_entered_at
+        self._remember_stage()
         self.pending_stage_change = None
 
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        # Remember the stage as loaded, so save() can tell a move from a re-save, and when
-        # the deal entered it, for the history row of a move.
-        instance._loaded_stage_id = instance.__dict__.get("stage_id")
-        instance._loaded_stage_entered_at = instance.__dict__.get("stage_entered_at")
+        instance._remember_stage()
         return instance
+
+    def _remember_stage(self) -> None:
+        """Remember the stage as stored (loaded or just saved), so apply_stage_outcome() can
+        tell a move from a re-save, and when the deal entered it, for a move's history row.
+        Read from the instance's own values: a deferred field is not fetched."""
+        self._loaded_stage_id = self.__dict__.get("stage_id")
+        self._loaded_stage_entered_at = self.__dict__.get("stage_entered_at")
 
     # The history row the next save() records (apply_stage_outcome() prepares it for a move).
     pending_stage_change = None
@@ -632,7 +635,9 @@ class Deal(NextStepFields):
                 to_stage_id=self.stage_id,
                 changed_at=at,
                 changed_by=self.actor,
-                from_stage_entered_at=getattr(self, "_loaded_stage_entered_at", None),
+                from_stage_entered_at=(
+                    None if self._state.adding else getattr(self, "_loaded_stage_entered_at", None)
+                ),
                 lost_reason_id=self.lost_reason_id,
             )
         closing, closed_probability, memory = self.STAGE_OUTCOME_RULE[cause, self.stage.is_closed]
@@ -652,6 +657,31 @@ class Deal(NextStepFields):
             self.probability = self.CLOSED_PROBABILITY[outcome]
             for name, value in self.CLOSED_NEXT_STEP.items():
                 setattr(self, name, value)
+
+    def replay_stage_moves(
+        self, moves: list[tuple[Stage, datetime]], *, lost_reason: LostReason | None = None
+    ) -> list[DealStageChange]:
+        """Put this deal through `moves` ((stage, when), oldest first, the first its
+        creation) by the rule, in memory, as if it were created and then saved after each
+        move; returns the history rows apply_stage_outcome() prepares, for the caller to
+        bulk_create once the deal has its id (the seed and the demo replay made-up
+        histories with it). The deal ends in the last stage, entered then, closed then if
+        that is won or lost, with `lost_reason` if lost (given on each move into a lost
+        stage; the rule clears it on the others), each row by `actor`. The deal may be new,
+        or loaded without its history (a fixture's); whether it counts as saved is left as
+        it was, for bulk_create or bulk_update to write it. No query."""
+        adding = self._state.adding
+        changes = []
+        for index, (stage, at) in enumerate(moves):
+            self._state.adding = index == 0  # a creation: from no stage
+            self.stage = stage
+            if stage.outcome == Stage.Outcome.LOST:
+                self.lost_reason = lost_reason
+            self.apply_stage_outcome(at=at)
+            changes.append(self.pending_stage_change)
+            self._remember_stage()
+        self._state.adding, self.pending_stage_change = adding, None
+        return changes
 
     @classmethod
     def outcome_changes(

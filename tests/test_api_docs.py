@@ -63,6 +63,11 @@ def test_the_schema_describes_every_endpoint_for_staff(staff_client):
     schemas = response.json()["components"]["schemas"]
     assert {"owner", "next_step", "next_step_due"} <= set(schemas["Contact"]["required"])
     assert {"next_step", "next_step_due"} <= set(schemas["Deal"]["required"])
+    deal = schemas["Deal"]["properties"]
+    assert deal["lost_reason"]["type"] == "string" and deal["lost_reason"]["nullable"] is True
+    assert deal["stage_entered_at"]["format"] == "date-time"
+    assert {"lost_reason", "stage_entered_at"} <= set(schemas["Deal"]["required"])
+    assert "lost_reason" in deal_params
 
 
 def test_the_schema_and_docs_are_for_staff_only(client):

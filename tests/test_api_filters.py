@@ -9,7 +9,15 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from crm_admin.models import Contact, ContactNote, DealNote, Tag
-from tests.factories import make_company, make_contact, make_deal, make_tag, make_user, stage
+from tests.factories import (
+    lost_reason,
+    make_company,
+    make_contact,
+    make_deal,
+    make_tag,
+    make_user,
+    stage,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +183,15 @@ def test_deals_by_status_from_the_stage_outcome(staff_client):
     assert ids(staff_client, "deal-list", {"status": "lost"}) == {lost.pk}
 
 
+def test_deals_by_lost_reason_id_or_name(staff_client):
+    price = make_deal(stage=stage("Closed-Lost"), lost_reason=lost_reason("Price"))
+    make_deal(stage=stage("Closed-Lost"), lost_reason=lost_reason("Timing"))
+    make_deal(stage=stage("Closed-Lost"))
+    make_deal()
+    assert ids(staff_client, "deal-list", {"lost_reason": lost_reason("Price").pk}) == {price.pk}
+    assert ids(staff_client, "deal-list", {"lost_reason": "PRICE"}) == {price.pk}
+
+
 def test_deals_by_owner(staff_client):
     alice = make_user()
     hers = make_deal(owner=alice)
@@ -329,6 +346,8 @@ def test_notes_by_creation_range(staff_client):
             "9999",
         ),
         ("deal-list", {"stage": "Nowhere"}, "stage", "Nowhere"),
+        ("deal-list", {"lost_reason": "Too pricey"}, "lost_reason", "No lost reason"),
+        ("deal-list", {"lost_reason": "424242"}, "lost_reason", "424242"),
         ("deal-list", {"owner": "bob"}, "owner", "whole number"),
         ("deal-list", {"owner": "99999999999999999999999"}, "owner", "No user"),
         ("deal-list", {"page_size": "ten"}, "page_size", "whole number"),

@@ -6,8 +6,9 @@ rules out) through the WSGI application, with a staff token, then checks each re
 no server error, a documented status code and content type, a body matching its schema.
 
 A request the schema allows must not be refused either, with one exception the schema cannot
-express: a tag, stage, company or owner that names no row is a 400 naming the parameter (README,
-API), so schemathesis's own `positive_data_acceptance` is replaced by a check that allows that.
+express: a tag, stage, lost reason, company or owner that names no row is a 400 naming the
+parameter (README, API), so schemathesis's own `positive_data_acceptance` is replaced by a
+check that allows that.
 `negative_data_rejection` is left out: it expects a 400 for an empty value (`?owner=`), which
 django-filter reads as "no filter", as the browsable API's filter form sends it.
 """
@@ -35,7 +36,7 @@ from project.wsgi import application
 from tests.factories import make_deal
 
 # Query parameters whose values name rows: a name that matches none is a documented 400.
-REFERENCE_PARAMETERS = {"tags", "stage", "company", "owner"}
+REFERENCE_PARAMETERS = {"tags", "stage", "lost_reason", "company", "owner"}
 
 
 def schema_valid_requests_are_accepted(ctx, response, case):

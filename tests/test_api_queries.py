@@ -7,7 +7,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from crm_admin.models import ContactNote, DealNote, Stage
-from tests.factories import make_company, make_contact, make_deal, make_tag, make_user
+from tests.factories import lost_reason, make_company, make_contact, make_deal, make_tag, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,7 @@ LISTS = [
     ("contact-list", {"has_next_step": "false", "ordering": "next_step_due"}, 5),
     ("deal-list", {}, 5),
     ("deal-list", {"status": "open", "stage": "Prospecting", "ordering": "-amount"}, 6),
+    ("deal-list", {"lost_reason": "price", "ordering": "-closed_at"}, 6),
     ("company-list", {}, 4),
     ("company-list", {"ordering": "-contact_count"}, 4),
     ("stage-list", {}, 4),
@@ -38,6 +39,8 @@ def world():
     shared = make_company(name="Shared Ltd")
     tags = [make_tag(name="Alpha"), make_tag(name="Beta")]
     noted_deal = make_deal(contact=make_contact(company=shared, tags=tags), tags=tags)
+    # A lost deal with a reason, so that the list filtered by reason has a row at any size.
+    make_deal(stage=Stage.objects.get(name="Closed-Lost"), lost_reason=lost_reason())
     return {"company": shared, "tags": tags, "deal": noted_deal, "owner": make_user()}
 
 
@@ -50,8 +53,13 @@ def add_rows(world, count: int) -> None:
             tags=world["tags"],
             owner=world["owner"],
         )
+        deal_stage = stages[i % len(stages)]
         make_deal(
-            contact=contact, owner=world["owner"], stage=stages[i % len(stages)], tags=world["tags"]
+            contact=contact,
+            owner=world["owner"],
+            stage=deal_stage,
+            tags=world["tags"],
+            lost_reason=lost_reason() if deal_stage.outcome == Stage.Outcome.LOST else None,
         )
         make_tag()
         ContactNote.objects.create(

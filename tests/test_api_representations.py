@@ -7,8 +7,16 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from crm_admin.models import ContactNote, DealNote
-from tests.factories import make_company, make_contact, make_deal, make_tag, make_user, stage
+from crm_admin.models import ContactNote, Deal, DealNote
+from tests.factories import (
+    lost_reason,
+    make_company,
+    make_contact,
+    make_deal,
+    make_tag,
+    make_user,
+    stage,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +90,17 @@ def test_a_deal_comes_with_stage_contact_company_owner_and_tags(staff_client):
     assert row["tags"] == ["VIP"]
     assert row["closed_at"].endswith("Z")
     assert staff_client.get(reverse("crm_api:deal-detail", args=[deal.pk])).json() == row
+
+
+def test_a_deal_comes_with_when_it_entered_its_stage_and_its_lost_reason(staff_client):
+    lost = make_deal(stage=stage("Closed-Lost"), lost_reason=lost_reason("Competitor"))
+    Deal.objects.filter(pk=lost.pk).update(stage_entered_at=NOON)
+    row = staff_client.get(reverse("crm_api:deal-detail", args=[lost.pk])).json()
+    assert (row["lost_reason"], row["stage_entered_at"]) == ("Competitor", "2026-01-15T12:00:00Z")
+    open_deal = make_deal()
+    row = staff_client.get(reverse("crm_api:deal-detail", args=[open_deal.pk])).json()
+    assert row["lost_reason"] is None
+    assert row["stage_entered_at"] == open_deal.stage_entered_at.isoformat().replace("+00:00", "Z")
 
 
 def test_a_deal_without_amount_owner_or_company(staff_client):

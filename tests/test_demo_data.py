@@ -4,11 +4,13 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db.models import F
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from crm_admin import selectors
+from crm_admin.deal_history import DealStageChange
 from crm_admin.models import (
     Company,
     Contact,
@@ -19,6 +21,7 @@ from crm_admin.models import (
     Stage,
     Tag,
 )
+from tests.history_checks import stage_history_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +56,28 @@ def test_demo_data_respects_the_model_rules(settings):
         assert note.contact.last_contacted_at >= note.created_at
     for note in DealNote.objects.select_related("deal__contact"):
         assert note.deal.contact.last_contacted_at >= note.created_at
+
+
+def test_demo_deals_have_stage_histories_and_the_dashboard_shows_them(settings, client):
+    run_demo(settings, debug=True)
+    assert stage_history_problems() == []
+    assert DealStageChange.objects.count() > Deal.objects.count(), "deals moved on"
+    lost = Deal.objects.filter(stage__outcome=Stage.Outcome.LOST)
+    assert lost.exists() and not lost.filter(lost_reason__isnull=True).exists()
+    assert not Deal.objects.exclude(stage__outcome=Stage.Outcome.LOST).exclude(lost_reason=None)
+    # Each move was made by the deal's owner.
+    assert not DealStageChange.objects.exclude(changed_by=F("deal__owner")).exists()
+    # Closed deals closed on their fixture's date, which is when they entered their stage.
+    closed = Deal.objects.exclude(stage__outcome=Stage.Outcome.OPEN)
+    assert not closed.exclude(closed_at=F("stage_entered_at")).exists()
+
+    client.force_login(get_user_model().objects.get(username="admin"))
+    page = client.get(reverse("admin:index"))
+    stale = next(kpi for kpi in page.context["kpis"] if kpi["title"] == "Stale deals")
+    assert int(stale["value"]) > 0
+    assert int(stale["value"]) < Deal.objects.filter(stage__outcome=Stage.Outcome.OPEN).count()
+    velocity = {row["stage"]: row for row in page.context["velocity"]}
+    assert velocity["Prospecting"]["left"] != "0", "deals moved on in the last 90 days"
 
 
 def test_demo_superuser_gets_a_fresh_printed_password(settings, client):

@@ -16,9 +16,18 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crm_admin.deal_history import LostReason
 from crm_admin.models import Company, Contact, Deal
-from crm_admin.resources import ContactResource, neutralise, unneutralise
-from tests.factories import make_company, make_contact, make_deal, make_tag, make_user, stage
+from crm_admin.resources import ContactResource, DealResource, neutralise, unneutralise
+from tests.factories import (
+    lost_reason,
+    make_company,
+    make_contact,
+    make_deal,
+    make_tag,
+    make_user,
+    stage,
+)
 from tests.test_import import crm_import, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +37,7 @@ HEADERS = {
     "contacts": "first_name,last_name,email,phone,title,status,company,tags,last_contacted_at,"
     "owner,next_step,next_step_due",
     "deals": "id,title,contact_email,amount,stage,probability,expected_close_date,owner,tags,"
-    "next_step,next_step_due",
+    "next_step,next_step_due,lost_reason",
 }
 
 
@@ -93,6 +102,8 @@ def tricky():
     )
     make_deal(title="Undated step", contact=ann, next_step="=1+2")
     make_deal(title="No amount", contact=ann, amount=None, probability=0)
+    reason = LostReason.objects.create(name="Zu groß für uns", order=9)
+    make_deal(title="Lost one", contact=ann, stage=stage("Closed-Lost"), lost_reason=reason)
 
 
 # --- headers and values ------------------------------------------------------------------
@@ -142,6 +153,7 @@ def test_deals_export_values_and_json_numbers(tricky):
     assert (pilot["next_step"], pilot["next_step_due"]) == ("Send the revised quote", "2026-01-09")
     undated = deals["Undated step"]
     assert (undated["next_step"], undated["next_step_due"]) == ("'=1+2", None)
+    assert (won["lost_reason"], deals["Lost one"]["lost_reason"]) == (None, "Zu groß für uns")
     assert '"amount": 1234.50' in crm_export("deals", "--format", "json")  # cents kept
 
 
@@ -280,6 +292,36 @@ def test_export_streams_in_chunks_with_one_query_plus_one_per_2000_records():
     assert len(captured) == 3  # the rows, streamed; the tags of each of the two chunks
     text = b"".join(chunks).decode()
     assert text.count("\r\n") == 2501
+
+
+def test_deal_export_with_lost_reasons_runs_one_query_plus_one_per_2000_deals():
+    contact = make_contact()
+    reasons = [lost_reason(name) for name in ("Price", "Timing")]
+
+    def export_queries(count: int) -> tuple[int, list[str]]:
+        Deal.objects.bulk_create(
+            Deal(
+                title=f"D{count}-{i}",
+                contact=contact,
+                stage=stage("Closed-Lost"),
+                lost_reason=reasons[i % 2] if i % 3 else None,
+            )
+            for i in range(count)
+        )
+        with CaptureQueriesContext(connection) as captured:
+            rows = list(DealResource().export_values())
+        return len(captured), [row[-1] for row in rows]
+
+    small, _reasons = export_queries(10)
+    large, reasons = export_queries(2500)
+    # The rows, streamed with their reasons joined, and the tags of each 2,000.
+    assert (small, large) == (2, 3)
+    assert len(reasons) == 2510
+    assert {reason: reasons.count(reason) for reason in set(reasons)} == {
+        None: 838,
+        "Price": 836,
+        "Timing": 836,
+    }
 
 
 def test_export_to_a_file_or_stdout_and_xlsx_never_to_a_text_stream(tmp_path):

@@ -183,8 +183,9 @@ def test_the_import_page_lists_the_owner_and_next_step_columns(staff_client):
     assert "last_contacted_at, owner, next_step, next_step_due</code>" in html
     assert "The owner must exist (a username or email)." in html
     html = staff_client.get(reverse("admin:crm_admin_deal_import")).content.decode()
-    assert "tags, next_step, next_step_due</code>" in html
+    assert "tags, next_step, next_step_due, lost_reason</code>" in html
     assert "a deal in a won or lost stage has no next step" in html
+    assert "only a deal in a lost stage has one" in html
 
 
 def test_the_preview_of_a_row_closing_a_deal_shows_its_next_step_cleared(staff_client):
@@ -276,12 +277,12 @@ def test_export_is_the_filtered_and_sorted_list(staff_client):
     assert [row[2] for row in rows[1:]] == ["d@example.com", "b@example.com", "a@example.com"]
 
 
-def test_the_deal_export_carries_the_next_step_columns(staff_client):
+def test_the_deal_export_carries_the_next_step_and_lost_reason_columns(staff_client):
     make_deal(title="Pilot", next_step="Send the quote", next_step_due=date(2026, 1, 9))
     url = reverse("admin:crm_admin_deal_export")
     rows = export_rows(staff_client.post(url, {"format": FORMAT["csv"], "resource": "0"}))
-    assert rows[0][-2:] == ["next_step", "next_step_due"]
-    assert rows[1][-2:] == ["Send the quote", "2026-01-09"]
+    assert rows[0][-3:] == ["next_step", "next_step_due", "lost_reason"]
+    assert rows[1][-3:] == ["Send the quote", "2026-01-09", ""]
 
 
 def test_export_selected_exports_only_the_checked_rows(staff_client):

@@ -4,9 +4,13 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import F, Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from crm_admin import pipeline_history
+from crm_admin.deal_history import DealStageChange
 from crm_admin.folding import fold
 from crm_admin.management.commands.crm_seed import TAG_NAMES
 from crm_admin.models import (
@@ -20,6 +24,7 @@ from crm_admin.models import (
     Stage,
     Tag,
 )
+from tests.history_checks import stage_history_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +88,48 @@ def test_seeded_deals_follow_their_stage_outcome():
     assert set(Deal.objects.values_list("stage", flat=True)) == set(
         Stage.objects.values_list("pk", flat=True)
     )
+
+
+def test_seeded_deals_have_stage_histories_that_obey_the_rule():
+    seed(deals=400)
+
+    assert stage_history_problems() == []
+    deals = Deal.objects.all()
+    rows = DealStageChange.objects.all()
+    assert rows.filter(from_stage__isnull=True).count() == deals.count()
+    assert rows.count() > 1.5 * deals.count(), "most deals moved on from where they started"
+    # Some went back a stage; some lost deals were reopened.
+    assert rows.filter(to_stage__order__lt=F("from_stage__order"), to_stage__outcome="open")
+    assert rows.filter(from_stage__outcome=Stage.Outcome.LOST).exists()
+    # A closed deal closed when it entered its stage; only lost deals have (and all have) a
+    # reason, which their move into the lost stage recorded.
+    closed = deals.exclude(stage__outcome=Stage.Outcome.OPEN)
+    assert not closed.exclude(closed_at=F("stage_entered_at")).exists()
+    lost = deals.filter(stage__outcome=Stage.Outcome.LOST)
+    assert lost.exists() and not lost.filter(lost_reason__isnull=True).exists()
+    assert not deals.exclude(stage__outcome=Stage.Outcome.LOST).exclude(lost_reason=None)
+    assert len(set(lost.values_list("lost_reason", flat=True))) > 2
+    # Each deal was moved by its owner.
+    owned = rows.filter(deal__owner__isnull=False)
+    assert owned.exists() and not owned.exclude(changed_by=F("deal__owner")).exists()
+    assert not rows.filter(deal__owner__isnull=True, changed_by__isnull=False).exists()
+    # The dashboard has something to show for the last 90 days.
+    assert any(row.left for row in pipeline_history.pipeline_velocity())
+    assert any(row.reached for row in pipeline_history.pipeline_conversion())
+    assert pipeline_history.lost_by_reason()
+
+
+def test_seeded_histories_are_written_in_bulk():
+    with CaptureQueriesContext(connection) as captured:
+        seed(deals=600, notes=0)
+    inserts = [q for q in captured if 'INSERT INTO "crm_admin_dealstagechange"' in q["sql"]]
+    rows = DealStageChange.objects.count()
+    assert rows > 600
+    # One batch of deals, its history in as few INSERTs as the database's parameter limit
+    # allows (SQLite's 999: 142 rows each; PostgreSQL: one).
+    fields = [f for f in DealStageChange._meta.concrete_fields if not f.primary_key]
+    per_statement = connection.ops.bulk_batch_size(fields, [None] * rows)
+    assert len(inserts) == -(-rows // per_statement)
 
 
 def test_seeded_contacts_are_owned_by_the_sales_pool():

@@ -22,6 +22,7 @@ USERS = {
     # API tokens are for superusers only, whatever permission a staff member holds.
     "token viewer": {"perms": ["authtoken.view_tokenproxy", "authtoken.change_tokenproxy"]},
     "saved filters only": {"perms": ["crm_admin.view_savedfilter"]},
+    "lost reasons only": {"perms": ["crm_admin.view_lostreason"]},
     "superuser": {"is_superuser": True},
 }
 
@@ -51,6 +52,7 @@ def test_no_sidebar_link_answers_403(client, who):
         ("change only", {"Deals", "Users"}),
         ("token viewer", set()),
         ("saved filters only", {"Saved filters"}),
+        ("lost reasons only", {"Lost reasons"}),
     ],
 )
 def test_the_sidebar_shows_the_lists_the_user_may_open(client, who, titles):
@@ -61,5 +63,9 @@ def test_the_sidebar_shows_the_lists_the_user_may_open(client, who, titles):
 def test_a_superuser_sees_every_list_including_api_tokens(client):
     client.force_login(make_user(is_superuser=True))
     links = sidebar_links(client)
-    assert len(links) == 11
+    assert len(links) == 12
     assert links["API tokens"] == reverse("admin:authtoken_tokenproxy_changelist")
+    assert links["Lost reasons"] == reverse("admin:crm_admin_lostreason_changelist")
+    # Next to the stages, in the pipeline group.
+    titles = list(links)
+    assert titles.index("Lost reasons") == titles.index("Pipeline stages") + 1

@@ -264,3 +264,35 @@ def test_the_migration_gives_each_existing_deal_a_first_row_at_its_creation():
         "Timing",
         "Other",
     ]
+
+
+def test_a_copy_saved_as_new_is_created_from_no_stage():
+    original = Deal.objects.get(pk=make_deal(stage=stage("Negotiation")).pk)
+    copy = original
+    copy.pk = None
+    copy._state.adding = True
+    copy.save()
+    created = DealStageChange.objects.get(deal=copy)
+    assert (created.from_stage, created.from_stage_entered_at) == (None, None)
+    assert created.changed_at == Deal.objects.get(pk=copy.pk).stage_entered_at
+
+
+def test_a_replayed_history_chains_like_saved_moves():
+    contact = make_contact()
+    deal = Deal(title="Replayed", contact=contact)
+    times = [ENTERED + timedelta(days=n) for n in range(4)]
+    names = ["Prospecting", "Negotiation", "Closed-Lost", "Negotiation"]
+    rows = deal.replay_stage_moves(
+        [(stage(name), at) for name, at in zip(names, times, strict=True)],
+        lost_reason=lost_reason("Timing"),
+    )
+    assert deal._state.adding and deal.pending_stage_change is None
+    assert [(r.from_stage_id, r.to_stage_id) for r in rows] == [
+        (None, stage("Prospecting").pk),
+        (stage("Prospecting").pk, stage("Negotiation").pk),
+        (stage("Negotiation").pk, stage("Closed-Lost").pk),
+        (stage("Closed-Lost").pk, stage("Negotiation").pk),
+    ]
+    assert [r.from_stage_entered_at for r in rows] == [None, *times[:3]]
+    assert [r.lost_reason for r in rows] == [None, None, lost_reason("Timing"), None]
+    assert (deal.stage_entered_at, deal.lost_reason, deal.closed_at) == (times[3], None, None)

@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
+from crm_admin.deal_history import LostReason
 from crm_admin.folding import fold
 from crm_admin.formats import UNSTORABLE_MOMENT, is_storable_moment
 from crm_admin.models import (
@@ -280,6 +281,10 @@ class ContactFilterSet(NextStepFilterSet):
 class DealFilterSet(NextStepFilterSet):
     stage = RecordFilter(
         queryset=Stage.objects.all(), help_text=_("A stage id, or a stage name (any case).")
+    )
+    lost_reason = RecordFilter(
+        queryset=LostReason.objects.all(),
+        help_text=_("Deals lost for this reason: a lost reason id, or its name (any case)."),
     )
     status = filters.ChoiceFilter(
         field_name="stage__outcome",

@@ -31,11 +31,11 @@ def contacts_for_api() -> QuerySet[Contact]:
 
 
 def deals_for_api() -> QuerySet[Deal]:
-    """Deals with stage, owner, contact and the contact's company joined, tags prefetched:
-    two queries."""
-    return Deal.objects.select_related("stage", "owner", "contact__company").prefetch_related(
-        _tags()
-    )
+    """Deals with stage, owner, lost reason, contact and the contact's company joined, tags
+    prefetched: two queries."""
+    return Deal.objects.select_related(
+        "stage", "owner", "lost_reason", "contact__company"
+    ).prefetch_related(_tags())
 
 
 def stages_for_api() -> QuerySet[Stage]:

@@ -2,6 +2,7 @@
 show are loaded by the selectors in `selectors.py`, never queried from here."""
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -98,6 +99,11 @@ class DealSerializer(ReadOnlyModelSerializer):
     company = CompanySummarySerializer(source="contact.company", allow_null=True)
     owner = UserSummarySerializer(allow_null=True)
     tags = TagNamesField()
+    lost_reason = serializers.CharField(
+        source="lost_reason.name",
+        allow_null=True,
+        help_text=_("Why the deal was lost (the reason's name); null unless it was lost."),
+    )
 
     class Meta:
         model = Deal
@@ -114,6 +120,8 @@ class DealSerializer(ReadOnlyModelSerializer):
             "tags",
             "next_step",
             "next_step_due",
+            "stage_entered_at",
+            "lost_reason",
             "closed_at",
             "created_at",
             "updated_at",

@@ -210,6 +210,8 @@ class CrmResource(resources.ModelResource):
     def _check_and_write(self, dataset, dry_run, raise_errors, **kwargs):
         result = ImportResult()
         result.file_name = kwargs.get("file_name")
+        # Who imports: django-import-export's admin passes the request's user; the command none.
+        self.importing_user = kwargs.get("user")
         result.error_limit = kwargs.get("error_lines", ERROR_LINES)
         progress = kwargs.get("progress") or (lambda phase, done, total: None)
         preview_limit = kwargs.get("preview_rows", PREVIEW_ROWS)
@@ -357,6 +359,10 @@ class CrmResource(resources.ModelResource):
     def write(self, plans: list[Plan], progress: Callable[[int], None]) -> None:
         raise NotImplementedError
 
+    def batch_written(self, plans: list[Plan]) -> None:
+        """Called by `_write_rows` once a batch of plans is written (new instances have their
+        ids): what the resource records along with its rows, in bulk."""
+
     # Shared steps.
 
     def _updated(self, instance, values: dict, number: int) -> Plan:
@@ -422,6 +428,7 @@ class CrmResource(resources.ModelResource):
                 )
             if self.has_tags:
                 self._write_tags(batch)
+            self.batch_written(batch)
             done += len(batch)
             progress(done)
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_admin import services
+from crm_admin.deal_history import DealStageChange, LostReason
 from crm_admin.models import Company, Contact, Deal, Stage
 
 FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"
@@ -56,6 +57,17 @@ CONTACT_STEPS = [
 ]
 LOGIN_CONTACTS = 4
 
+# Stage histories, rebuilt through the stage-outcome rule (the fixtures hold none). Every deal
+# was created in the first open stage; an open deal in a later one moved there this many
+# days before the demo is loaded (in turn), so that the dashboard's velocity and stale count
+# follow the day; a won or lost deal went through the open stages before it, this many days
+# apart, closing on its fixture's date. Lost deals take these reasons in turn.
+OPEN_DAYS_IN_STAGE = [3, 20, 9, 45, 1, 16]
+DAYS_BEFORE_CLOSING = [12, 30, 7, 21, 16]
+LOST_REASONS = ["Price", "Competitor", "No budget", "Timing"]
+# How many days an open deal may stay in a stage before it is stale.
+STALE_AFTER_DAYS = {"Negotiation": 14}
+
 
 def _steps_by_value(pks: list[int], plan: list, today: date) -> dict[tuple, list[int]]:
     """{(step, due date): ids} for `pks` taking `plan`'s places in turn, days made dates."""
@@ -81,6 +93,8 @@ class Command(BaseCommand):
             login = self.ensure_demo_superuser()
             if loaded:
                 self.give_next_steps(login)
+                # After the owners' shares: each deal's moves are its owner's.
+                self.give_stage_histories()
 
     def load_demo_data(self) -> bool:
         if Company.objects.exists() or Contact.objects.exists() or Deal.objects.exists():
@@ -119,6 +133,55 @@ class Command(BaseCommand):
             )
         )
         return login
+
+    def give_stage_histories(self) -> None:
+        """Give every deal a stage history (OPEN_DAYS_IN_STAGE, DAYS_BEFORE_CLOSING), each
+        row by the deal's owner, the lost deals their reasons (LOST_REASONS), and the stages
+        of STALE_AFTER_DAYS their limits. The moves are replayed through the stage-outcome
+        rule (Deal.replay_stage_moves), which also sets when each deal entered its stage;
+        one bulk UPDATE of the deals and one INSERT of their rows."""
+        now = timezone.now()
+        stages = list(Stage.objects.order_by("order", "id"))
+        open_stages = [stage for stage in stages if stage.outcome == Stage.Outcome.OPEN]
+        reasons = {reason.name: reason for reason in LostReason.objects.all()}
+        reasons = [reasons[name] for name in LOST_REASONS if name in reasons]
+        deals = list(Deal.objects.select_related("stage", "owner").order_by("pk"))
+        changes = []
+        opened = closed = lost = 0
+        for deal in deals:
+            if deal.stage.is_closed:
+                # Through every open stage, a gap apart, closing on the fixture's date.
+                gap = timedelta(days=DAYS_BEFORE_CLOSING[closed % len(DAYS_BEFORE_CLOSING)])
+                path = [*open_stages, deal.stage]
+                last = deal.closed_at
+                closed += 1
+            else:
+                # Through the open stages before its own, a week apart, into its own lately.
+                gap = timedelta(days=7)
+                path = open_stages[: open_stages.index(deal.stage) + 1]
+                last = now - timedelta(days=OPEN_DAYS_IN_STAGE[opened % len(OPEN_DAYS_IN_STAGE)])
+                opened += 1
+            times = [deal.created_at] + [last - gap * i for i in range(len(path) - 2, -1, -1)]
+            # Never before the deal was created, nor two moves at once.
+            moves = [
+                (stage, max(at, deal.created_at + timedelta(hours=index)))
+                for index, (stage, at) in enumerate(zip(path, times, strict=True))
+            ]
+            reason = None
+            if deal.stage.outcome == Stage.Outcome.LOST and reasons:
+                reason, lost = reasons[lost % len(reasons)], lost + 1
+            deal.actor = deal.owner
+            for change in deal.replay_stage_moves(moves, lost_reason=reason):
+                change.deal = deal
+                changes.append(change)
+        Deal.objects.bulk_update(deals, Deal.STAGE_RULE_FIELDS)
+        DealStageChange.objects.bulk_create(changes)
+        for name, days in STALE_AFTER_DAYS.items():
+            Stage.objects.filter(name=name).update(stale_after_days=days)
+        self.stdout.write(
+            f"Gave the demo's deals their stage histories ({len(changes)} stage changes); "
+            "deals sitting too long in a stage show as stale."
+        )
 
     def give_next_steps(self, login) -> None:
         """Give the open deals and the contacts next steps dated from today (DEAL_STEPS,

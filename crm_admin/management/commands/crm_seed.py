@@ -19,6 +19,7 @@ from django.db import connection, models, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from crm_admin.deal_history import DealStageChange, LostReason
 from crm_admin.folding import fold
 from crm_admin.models import (
     NEXT_STEP_WEEK_DAYS,
@@ -230,6 +231,20 @@ CONTACT_NEXT_STEPS = [
 ]
 CONTACT_OWNER_SHARE = 0.85
 
+# Stage histories. A deal starts in the first open stage (else a later one) and moves along
+# the open stages; a closed deal was won from the last open stage it reached (else an earlier
+# one) or lost from any; a few went back a stage and on again, a few open ones were lost and
+# reopened. Days in a stage are drawn around a mean rising along the pipeline.
+STARTS_AT_FIRST_STAGE = 0.8
+WON_FROM_LAST_STAGE = 0.7
+WENT_BACK = 0.06
+REOPENED = 0.02
+MEAN_DAYS_IN_STAGE = (10, 8)  # the first open stage's, and how much each next one adds
+MEAN_DAYS_CLOSED_BEFORE_REOPENING = 20
+OPEN_DEAL_MEAN_AGE_DAYS = 60
+# Of the shipped reasons (migration 0013), in their order; any other reason weighs the last.
+LOST_REASON_WEIGHTS = [30, 25, 15, 15, 10, 5]
+
 YEAR = timedelta(days=365)
 SQLITE_SEED_CACHE_KIB = 256 * 1024
 
@@ -326,8 +341,9 @@ class Command(BaseCommand):
     help = (
         "Add realistic companies, contacts, deals, notes and tag links to the database. "
         "Tags and sales owners (of deals and contacts) are a shared pool; a share of open "
-        "deals and contacts get next steps due around today. Emails and company names stay unique "
-        "across repeated runs."
+        "deals and contacts get next steps due around today. Every deal gets the stage history "
+        "that brought it to its stage (moved by its owner), every lost deal a lost reason. "
+        "Emails and company names stay unique across repeated runs."
     )
 
     def add_arguments(self, parser):
@@ -389,6 +405,14 @@ class Command(BaseCommand):
             if n_deals and not any(stage.outcome == Stage.Outcome.OPEN for stage in stages):
                 raise CommandError("No open pipeline stage exists; run migrate for the defaults.")
             self.owner_ids = self._ensure_owners(options["owners"])
+            # Who moved a deal through its stages: its owner (the history rows' author).
+            self.owner_users = {pk: get_user_model()(pk=pk) for pk in self.owner_ids}
+            self.lost_reasons = list(LostReason.objects.order_by("order", "id"))
+            self.open_stages = [s for s in stages if s.outcome == Stage.Outcome.OPEN]
+            self.lost_stages = [s for s in stages if s.outcome == Stage.Outcome.LOST]
+            first, step = MEAN_DAYS_IN_STAGE
+            self.mean_days = {s.pk: MEAN_DAYS_CLOSED_BEFORE_REOPENING for s in stages}
+            self.mean_days |= {s.pk: first + step * i for i, s in enumerate(self.open_stages)}
             self.tag_ids = self._ensure_tags(options["tags"])
             companies = self._create_companies(options["companies"])
             if not companies:
@@ -522,8 +546,8 @@ class Command(BaseCommand):
 
     def _plan_deals(self, count: int, contacts: dict, stages: list[Stage]) -> dict[str, list]:
         """Decide per deal its contact, creation time, stage, probability (rising along the
-        open stages), when it entered its stage if that is won or lost, and owner. What a
-        closed stage means for the deal is the product's rule, applied in _create_deals."""
+        open stages) and owner. The stages it went through on the way, and what a closed
+        stage means for it, come in _create_deals (the product's rule)."""
         rng, now = self.rng, self.now
         by_outcome = {
             outcome: [s for s in stages if s.outcome == outcome] for outcome in Stage.Outcome
@@ -540,30 +564,79 @@ class Command(BaseCommand):
         cumulative = list(itertools.accumulate(weights[s.pk] for s in stages))
 
         n_contacts = len(contacts["created"])
-        started = sorted(
-            (_between(rng, contacts["created"][who], now), who)
-            for who in (rng.randrange(n_contacts) for _ in range(count))
-        )
-        plan = {
-            key: [] for key in ("created", "contact", "stage", "probability", "entered", "owner")
-        }
-        for born, who in started:
+        started = []
+        for who in (rng.randrange(n_contacts) for _ in range(count)):
+            born = _between(rng, contacts["created"][who], now)
             stage = stages[bisect(cumulative, rng.random() * cumulative[-1])]
+            if not stage.is_closed:
+                # Deals still open are mostly young: the old ones were won or lost.
+                age = timedelta(days=rng.expovariate(1 / OPEN_DEAL_MEAN_AGE_DAYS))
+                born = max(born, now - age)
+            started.append((born, who, stage))
+        started.sort(key=operator.itemgetter(0))
+        plan = {key: [] for key in ("created", "contact", "stage", "probability", "owner")}
+        for born, who, stage in started:
             if stage.is_closed:
                 probability = None  # the rule's: 100 won, 0 lost
-                entered = min(now, born + timedelta(days=rng.uniform(3, 150)))
             else:
                 jitter = 5 * rng.randint(-2, 2)
                 probability = min(95, max(5, base_probability[stage.pk] + jitter))
-                entered = None
             has_owner = self.owner_ids and rng.random() < 0.92
             plan["created"].append(born)
             plan["contact"].append(who)
             plan["stage"].append(stage)
             plan["probability"].append(probability)
-            plan["entered"].append(entered)
             plan["owner"].append(rng.choice(self.owner_ids) if has_owner else None)
         return plan
+
+    def _stage_path(self, final: Stage) -> list[Stage]:
+        """The stages a deal now in `final` went through, its creation's first."""
+        rng, open_stages = self.rng, self.open_stages
+        last = len(open_stages) - 1
+        if not final.is_closed:
+            reached = open_stages.index(final)
+        elif final.outcome == Stage.Outcome.WON and rng.random() < WON_FROM_LAST_STAGE:
+            reached = last
+        else:
+            reached = rng.randint(0, last)
+        first = 0 if rng.random() < STARTS_AT_FIRST_STAGE else rng.randint(0, reached)
+        path = open_stages[first : reached + 1]
+        if len(path) > 1 and rng.random() < WENT_BACK:
+            back = rng.randint(1, len(path) - 1)
+            path[back + 1 : back + 1] = [path[back - 1], path[back]]
+        if final.is_closed:
+            path.append(final)
+        elif self.lost_stages and rng.random() < REOPENED:
+            path[-1:-1] = [rng.choice(self.lost_stages)]
+        return path
+
+    def _stage_moves(self, born: datetime, path: list[Stage]) -> list[tuple[Stage, datetime]]:
+        """When the deal entered each stage of `path`: created at `born`, then after a stay in
+        each stage drawn around its mean, squeezed into the time since `born` if they would
+        run past now; an open deal has been in its stage since."""
+        rng = self.rng
+
+        def stay(stage) -> float:  # days, at least an hour
+            return max(rng.expovariate(1 / self.mean_days[stage.pk]), 1 / 24)
+
+        stays = [stay(stage) for stage in path[:-1]]
+        room, total = (self.now - born) / timedelta(days=1), sum(stays)
+        if total > room:
+            stays = [days * room * rng.uniform(0.5, 0.95) / total for days in stays]
+        times = [born]
+        for days in stays:
+            times.append(times[-1] + timedelta(days=days))
+        return list(zip(path, times, strict=True))
+
+    def _lost_reason(self) -> LostReason | None:
+        reasons = self.lost_reasons
+        if not reasons:
+            return None
+        weights = [
+            LOST_REASON_WEIGHTS[i] if i < len(LOST_REASON_WEIGHTS) else LOST_REASON_WEIGHTS[-1]
+            for i in range(len(reasons))
+        ]
+        return self.rng.choices(reasons, weights=weights)[0]
 
     def _plan_notes(self, count: int, contacts: dict, deals: dict) -> tuple[list, list]:
         """Plan (time, deal index) and (time, contact index) per note, oldest first, and move
@@ -657,17 +730,23 @@ class Command(BaseCommand):
                     title=f"{party} - {rng.choice(DEAL_OFFERS)}",
                     contact_id=contact_ids[who],
                     amount=self._amount(),
-                    stage=plan["stage"][i],
                     owner_id=plan["owner"][i],
                     created_at=plan["created"][i],
                 )
+                deal.actor = self.owner_users.get(plan["owner"][i])
+                path = self._stage_path(plan["stage"][i])
+                moves = self._stage_moves(deal.created_at, path)
+                # The product's rule for each stage the deal entered, at the planned time.
+                deal.seeded_history = deal.replay_stage_moves(
+                    moves, lost_reason=self._lost_reason()
+                )
                 if plan["probability"][i] is not None:
+                    # An open deal's probability as its owner rates it now (a reopened one
+                    # kept the 0 of its loss, by the rule).
                     deal.probability = plan["probability"][i]
-                # The product's rule for a deal entering its stage, at the planned time.
-                deal.apply_stage_outcome(at=plan["entered"][i])
                 if deal.closed_at is None:
                     deal.expected_close_date = today + timedelta(days=rng.randint(-30, 180))
-                    deal.updated_at = _between(rng, deal.created_at, now)
+                    deal.updated_at = _between(rng, deal.stage_entered_at, now)
                     deal.next_step, deal.next_step_due = self._next_step(
                         DEAL_NEXT_STEPS, DEAL_NEXT_STEP_TEXTS
                     )
@@ -677,7 +756,22 @@ class Command(BaseCommand):
                     deal.updated_at = deal.closed_at
                 yield deal
 
-        return self._bulk_create(Deal, "deals", rows(), len(plan["contact"]))
+        self.history_rows = 0
+        ids = self._bulk_create(
+            Deal, "deals", rows(), len(plan["contact"]), after=self._create_stage_history
+        )
+        self.counts["stage changes"] = self.history_rows
+        return ids
+
+    def _create_stage_history(self, deals: list[Deal]) -> None:
+        """The history rows of a batch of deals just inserted, in one bulk insert."""
+        changes = []
+        for deal in deals:
+            for change in deal.seeded_history:
+                change.deal_id = deal.pk
+                changes.append(change)
+        DealStageChange.objects.bulk_create(changes, batch_size=self.batch_size)
+        self.history_rows += len(changes)
 
     def _next_step(self, shares: list, texts: list[str]) -> tuple[str, date | None]:
         """A next step drawn by `shares` ((day range from today, or None: undated), share),
@@ -754,13 +848,18 @@ class Command(BaseCommand):
 
     # Batching and progress.
 
-    def _bulk_create(self, model, label: str, rows, total: int, keep=operator.attrgetter("pk")):
+    def _bulk_create(
+        self, model, label: str, rows, total: int, keep=operator.attrgetter("pk"), after=None
+    ):
         """Insert `rows` (any iterable of unsaved instances) --batch-size at a time and return
-        keep(instance) for each, ids by default; keep=None returns nothing, to spare memory."""
+        keep(instance) for each, ids by default; keep=None returns nothing, to spare memory.
+        after(batch), if given, runs on each batch once inserted (its rows have their ids)."""
         started = time.perf_counter()
         kept, done = [], 0
         for batch in itertools.batched(rows, self.batch_size):
             saved = model._base_manager.bulk_create(batch, batch_size=self.batch_size)
+            if after is not None:
+                after(saved)
             if keep is not None:
                 kept.extend(map(keep, saved))
             done += len(batch)
