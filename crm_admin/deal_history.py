@@ -38,6 +38,13 @@ class LostReasonQuerySet(FoldedKeysQuerySet):
     def get_by_natural_key(self, name):
         return self.get(name_key=fold(name))
 
+    def with_deal_count(self):
+        """Each reason's deals (lost for it) as `deal_count`: a correlated COUNT, as
+        StageQuerySet.with_deal_count() (the admin list)."""
+        from crm_admin.models import Deal, _count_subquery
+
+        return self.annotate(deal_count=_count_subquery(Deal, "lost_reason"))
+
 
 class LostReason(FoldedKeys, models.Model):
     name = models.CharField(_("name"), max_length=100)
@@ -71,7 +78,11 @@ class DealStageChangeQuerySet(models.QuerySet):
         reads each deal's stage and the time it entered it before the UPDATE that moves them;
         returns how many rows it wrote."""
         qn = connection.ops.quote_name
-        select_sql, select_params = deals.order_by().values("pk").query.sql_with_params()
+        selected = deals.order_by().values("pk")
+        # elide_empty=False: a selection matching nothing by construction still compiles.
+        select_sql, select_params = selected.query.get_compiler(
+            selected.db, elide_empty=False
+        ).as_sql()
         sql = (
             f"INSERT INTO {qn(self.model._meta.db_table)} "
             "(deal_id, from_stage_id, to_stage_id, changed_at, changed_by_id, "

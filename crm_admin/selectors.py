@@ -567,18 +567,21 @@ def pipeline_board(deals: QuerySet[Deal], *, cards_per_stage: int = 50) -> list[
     """One column per stage, in pipeline order, for the (filtered) `deals`.
 
     Each column carries its totals and its largest deals (at most `cards_per_stage`, by
-    amount). Queries: one for the stages, one for the totals, and one per stage for its cards
+    amount), each card with its stage (the column's: deal.is_stale() needs no query) and lost
+    reason. Queries: one for the stages, one for the totals, and one per stage for its cards
     (served by the (stage, amount) index), whatever the number of deals.
     """
     stages = list(Stage.objects.order_by("order", "id"))
     totals = board_totals(deals)
-    cards = deals.select_related("contact__company", "owner").order_by(
+    cards = deals.select_related("contact__company", "owner", "lost_reason").order_by(
         F("amount").desc(nulls_last=True), "pk"
     )
     columns = []
     for stage in stages:
         count, value, weighted_value = totals.get(stage.pk, (0, money(0), money(0)))
         stage_cards = list(cards.filter(stage=stage)[:cards_per_stage])
+        for card in stage_cards:
+            card.stage = stage
         columns.append(BoardColumn(stage, count, value, weighted_value, stage_cards))
     return columns
 

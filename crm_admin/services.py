@@ -26,13 +26,20 @@ def _rows(queryset: QuerySet) -> QuerySet:
     return queryset.model._default_manager.filter(pk__in=queryset.order_by().values("pk"))
 
 
+def _select_sql(queryset: QuerySet) -> tuple[str, tuple]:
+    """`queryset`'s SQL and parameters, for a raw statement that reads it. A selection that
+    matches nothing by construction (`pk__in=[]`: a stale filter no stage makes stale) is one
+    Django answers without SQL; here it compiles to a WHERE that is false (`0 = 1`)."""
+    return queryset.query.get_compiler(queryset.db, elide_empty=False).as_sql()
+
+
 def _history_record(*, actor, rows: QuerySet, message: str) -> None:
     """One admin-history "changed" entry per row in `rows`, by a single INSERT ... SELECT."""
     if actor is None:
         return
     model = rows.model
     qn = connection.ops.quote_name
-    select_sql, select_params = rows.values("pk").query.sql_with_params()
+    select_sql, select_params = _select_sql(rows.values("pk"))
     table = qn(model._meta.db_table)
     repr_field = "title" if model is Deal else "email"
     content_type = ContentType.objects.get_for_model(model)
@@ -57,7 +64,7 @@ def _lock(rows: QuerySet) -> None:
     if not connection.features.has_select_for_update:
         return
     locking = rows.select_for_update(of=("self",)).order_by().values("pk")
-    sql, params = locking.query.sql_with_params()
+    sql, params = _select_sql(locking)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) locked", params)
 
@@ -258,7 +265,7 @@ def tags_add(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
     tag_column = through._meta.get_field("tag").column
     qn = connection.ops.quote_name
     selected = _rows(rows)
-    select_sql, select_params = selected.values("pk").query.sql_with_params()
+    select_sql, select_params = _select_sql(selected.values("pk"))
     tag_ids = [tag.pk for tag in tags]
     tag_placeholders = ", ".join(["%s"] * len(tag_ids))
     link_table = qn(through._meta.db_table)

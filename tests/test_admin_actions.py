@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm_admin.models import Contact, Deal
-from tests.factories import make_contact, make_deal, make_tag, make_user, stage
+from tests.factories import lost_reason, make_contact, make_deal, make_tag, make_user, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -43,8 +43,10 @@ def test_mark_won_action_reports_what_it_did(staff_client):
 
 def test_mark_lost_action_on_one_deal_uses_the_singular(staff_client):
     deal = make_deal()
-    response = run_action(staff_client, DEALS, "mark_lost", [deal.pk])
-    assert messages_of(response) == ["1 deal marked as lost."]
+    response = run_action(
+        staff_client, DEALS, "mark_lost", [deal.pk], apply="1", lost_reason=lost_reason().pk
+    )
+    assert messages_of(response) == ["1 deal marked as lost: Price."]
 
 
 def test_mark_won_without_a_won_stage_is_refused_and_changes_nothing(staff_client):
@@ -182,11 +184,17 @@ def test_mark_won_and_lost_buttons_on_the_deal_page(staff_client):
 
     lost_url = reverse("admin:crm_admin_deal_mark_lost_detail", args=[deal.pk])
     response = staff_client.post(
-        lost_url, {"_form_submitted": "on"}, headers={"HX-Request": "true"}
+        lost_url,
+        {"_form_submitted": "on", "lost_reason": lost_reason("Timing").pk},
+        headers={"HX-Request": "true"},
     )
     assert response.headers["HX-Redirect"] == change_url
     deal.refresh_from_db()
-    assert (deal.stage.name, deal.probability) == ("Closed-Lost", 0)
+    assert (deal.stage.name, deal.probability, deal.lost_reason) == (
+        "Closed-Lost",
+        0,
+        lost_reason("Timing"),
+    )
 
 
 def test_deal_page_buttons_refuse_a_view_only_user(client, viewer):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from crm_admin import services
 from crm_admin.models import Contact, ContactNote, Deal, DealNote, NextStepDue, SavedFilter
-from tests.factories import make_contact, make_deal, make_user, stage
+from tests.factories import lost_reason, make_contact, make_deal, make_user, stage
 from tests.forms import form_data
 
 pytestmark = pytest.mark.django_db
@@ -257,16 +257,21 @@ def test_a_closed_deal_reopened_by_its_form_may_get_a_step(staff_client):
     assert (deal.stage.name, deal.next_step) == ("Negotiation", "Retry")
 
 
+def why() -> dict:
+    """The lost reason every path marking a deal lost asks for (the others ignore it)."""
+    return {"lost_reason": str(lost_reason().pk)}
+
+
 def close_by_button(client, deal, outcome):
     url = reverse(f"admin:crm_admin_deal_mark_{outcome}_detail", args=[deal.pk])
-    assert client.post(url, {"_form_submitted": "on"}).status_code == 302
+    assert client.post(url, {"_form_submitted": "on", **why()}).status_code == 302
 
 
 def close_by_board_json(client, deal, outcome):
     name = {"won": "Closed-Won", "lost": "Closed-Lost"}[outcome]
     response = client.post(
         reverse("admin:crm_admin_deal_move", args=[deal.pk]),
-        {"stage": stage(name).pk},
+        {"stage": stage(name).pk, **why()},
         headers={"Accept": "application/json"},
     )
     assert response.json()["deal"]["next_step"] == "", "the card drops its step"
@@ -275,20 +280,21 @@ def close_by_board_json(client, deal, outcome):
 def close_by_board_form(client, deal, outcome):
     name = {"won": "Closed-Won", "lost": "Closed-Lost"}[outcome]
     response = client.post(
-        reverse("admin:crm_admin_deal_move", args=[deal.pk]), {"stage": stage(name).pk}
+        reverse("admin:crm_admin_deal_move", args=[deal.pk]), {"stage": stage(name).pk, **why()}
     )
     assert response.status_code == 302
 
 
 def close_by_bulk_action(client, deal, outcome):
     data = {"action": f"mark_{outcome}", "index": "0", "_selected_action": [str(deal.pk)]}
+    data.update({"apply": "1", **why()})
     assert client.post(DEALS, data).status_code == 302
 
 
 def close_by_move_action(client, deal, outcome):
     name = {"won": "Closed-Won", "lost": "Closed-Lost"}[outcome]
     data = {"action": "move_to_stage", "index": "0", "_selected_action": [str(deal.pk)]}
-    data.update({"apply": "1", "stage": str(stage(name).pk)})
+    data.update({"apply": "1", "stage": str(stage(name).pk), **why()})
     assert client.post(DEALS, data).status_code == 302
 
 

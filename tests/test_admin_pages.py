@@ -2,11 +2,11 @@ import pytest
 from django.urls import reverse
 
 from crm_admin.models import ContactNote, DealNote
-from tests.factories import make_company, make_contact, make_deal, make_tag, stage
+from tests.factories import lost_reason, make_company, make_contact, make_deal, make_tag, stage
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["contact", "deal", "company", "stage", "tag", "contactnote", "dealnote"]
+MODELS = ["contact", "deal", "company", "stage", "tag", "contactnote", "dealnote", "lostreason"]
 
 
 @pytest.fixture
@@ -23,6 +23,7 @@ def crm_rows(admin_user):
         "tag": vip,
         "contactnote": ContactNote.objects.create(contact=contact, text="Intro"),
         "dealnote": DealNote.objects.create(deal=deal, text="Proposal"),
+        "lostreason": lost_reason(),
     }
 
 
@@ -54,6 +55,9 @@ def test_changelists_show_what_a_salesperson_scans_for(staff_client, crm_rows):
 
     page = staff_client.get(reverse("admin:crm_admin_stage_changelist")).content.decode()
     assert "Closed-Won" in page
+
+    page = staff_client.get(reverse("admin:crm_admin_lostreason_changelist")).content.decode()
+    assert page.index("Price") < page.index("Competitor") < page.index("Other")
 
 
 def test_search_and_filters_narrow_the_lists(staff_client, crm_rows):

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm_admin.models import Deal, Stage
-from tests.factories import make_contact, make_deal, make_tag, make_user, stage
+from tests.factories import lost_reason, make_contact, make_deal, make_tag, make_user, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,14 @@ def test_moving_a_card_to_won_applies_the_pipeline_rules(staff_client):
     )
     assert response.status_code == 200
     payload = response.json()
-    assert payload["deal"] == {"id": deal.pk, "stage": won.pk, "probability": 100, "next_step": ""}
+    assert payload["deal"] == {
+        "id": deal.pk,
+        "stage": won.pk,
+        "probability": 100,
+        "next_step": "",
+        "stale": "",
+        "lost_reason": "",
+    }
     assert payload["message"] == f"“{deal.title}” moved to Closed-Won."
     assert set(payload["columns"]) == {str(s.pk) for s in Stage.objects.all()}
     deal.refresh_from_db()
@@ -110,12 +117,14 @@ def test_moving_a_card_to_won_applies_the_pipeline_rules(staff_client):
 def test_move_works_as_a_plain_form_post(staff_client):
     deal = make_deal()
     response = staff_client.post(
-        move_url(deal) + "?owner=mine", {"stage": stage("Closed-Lost").pk}, follow=True
+        move_url(deal) + "?owner=mine",
+        {"stage": stage("Closed-Lost").pk, "lost_reason": lost_reason("Competitor").pk},
+        follow=True,
     )
     assert response.redirect_chain == [(BOARD + "?owner=mine", 302)]
-    assert f"“{deal.title}” moved to Closed-Lost." in response.content.decode()
+    assert f"“{deal.title}” moved to Closed-Lost: Competitor." in response.content.decode()
     deal.refresh_from_db()
-    assert deal.probability == 0
+    assert (deal.probability, deal.lost_reason) == (0, lost_reason("Competitor"))
 
 
 @pytest.mark.parametrize("bad_stage", ["", "999999", "not-a-number"])
@@ -171,12 +180,12 @@ def test_move_with_broken_board_filters_is_refused_before_moving(staff_client):
     assert deal.stage.name == "Prospecting"
 
 
-def move_queries(client, deal, stage_name) -> int:
+def move_queries(client, deal, stage_name, **fields) -> int:
     target = stage(stage_name).pk
     with CaptureQueriesContext(connection) as captured:
         response = client.post(
             move_url(deal) + "?owner=mine",
-            {"stage": target},
+            {"stage": target, **fields},
             headers={"Accept": "application/json"},
         )
     assert response.status_code == 200
@@ -185,13 +194,20 @@ def move_queries(client, deal, stage_name) -> int:
 
 def test_a_move_runs_a_fixed_small_number_of_queries(staff_client, admin_user):
     deal = make_deal(owner=admin_user)
+    reason = {"lost_reason": lost_reason().pk}
     move_queries(staff_client, deal, "Negotiation")  # warms the per-process caches
     small = move_queries(staff_client, deal, "Closed-Won")
+    small_lost = move_queries(staff_client, deal, "Closed-Lost", **reason)
     contact = make_contact()
     Deal.objects.bulk_create(
         Deal(title=f"D{i}", contact=contact, stage=stage("Negotiation"), owner=admin_user)
         for i in range(300)
     )
-    # Session, user, deal, stage, the owner and stage filters' choices, the move (savepoint,
-    # history, update, release), the column totals and the stage ids: no page, no COUNT(*).
-    assert move_queries(staff_client, deal, "Closed-Lost") == small == 12
+    large = move_queries(staff_client, deal, "Closed-Won")
+    large_lost = move_queries(staff_client, deal, "Closed-Lost", **reason)
+    # Session, user, deal, stage, the owner, stage and lost reason filters' choices, the move
+    # (savepoint, admin history, stage history, update, release; the deal's row lock where
+    # the database has them), the column totals and the stage ids: no page, no COUNT(*). A
+    # lost reason is one more (the form looks it up).
+    base = 15 if connection.features.has_select_for_update else 14
+    assert (large, large_lost) == (small, small_lost) == (base, base + 1)

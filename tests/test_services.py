@@ -2,6 +2,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -161,9 +162,12 @@ def queries_for(call) -> int:
 def test_10_and_10000_deals_cost_the_same_number_of_queries(service):
     user, tag = make_user(), make_tag()
     stage("Negotiation")  # warm the lookups the lambdas make outside the measured call
+    ContentType.objects.get_for_model(Deal)  # and the history's, cached once per process
     small = [d.pk for d in bulk_deals(10)]
     large = [d.pk for d in bulk_deals(10_000)]
     few = queries_for(lambda: service(Deal.objects.filter(pk__in=small), user, tag))
     many = queries_for(lambda: service(Deal.objects.filter(pk__gte=min(large)), user, tag))
     assert few == many
-    assert many <= 6
+    # At most: the stage lookup, a savepoint and its release, the row lock (PostgreSQL),
+    # the admin history, the stage history and the update.
+    assert many <= 7

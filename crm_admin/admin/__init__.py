@@ -7,6 +7,7 @@ from crm_admin.admin import (  # noqa: F401
     companies,
     contacts,
     deals,
+    lost_reasons,
     notes,
     saved_filters,
     stages,

@@ -25,6 +25,7 @@ from unfold.widgets import (
 )
 
 from crm_admin import selectors, services
+from crm_admin.admin.lost_reasons import AsksLostReasonMixin, LostReasonField, field_errors
 from crm_admin.admin.next_steps import due_text
 from crm_admin.models import Contact, Deal, Stage, Tag
 
@@ -33,6 +34,13 @@ class StageChoiceForm(forms.Form):
     stage = forms.ModelChoiceField(
         label=_("Stage"), queryset=Stage.objects.all(), widget=UnfoldAdminSelectWidget
     )
+    lost_reason = LostReasonField(
+        help_text=_("Why the deals were lost, when the stage is a lost one."),
+    )
+
+
+class LostReasonForm(AsksLostReasonMixin, forms.Form):
+    lost_reason = LostReasonField(help_text=_("Why the deals were lost."))
 
 
 class OwnerChoiceForm(forms.Form):
@@ -90,7 +98,8 @@ def ask_then_apply(
 ):
     """Show `form_class` on an intermediate page; when it comes back valid, run `apply(form)`.
 
-    A ValidationError from the service is shown as an error message and nothing changes.
+    A ValidationError from the service changes nothing: one about the form's fields (a lost
+    reason missing) shows on them and the page asks again; any other is an error message.
     Returning None sends the user back to the list (with its filters) and its messages.
     """
     form = form_class(request.POST if "apply" in request.POST else None)
@@ -98,8 +107,12 @@ def ask_then_apply(
         try:
             apply(form)
         except ValidationError as error:
-            model_admin.message_user(request, " ".join(error.messages), messages.ERROR)
-        return None
+            if not field_errors(error, form):
+                model_admin.message_user(request, " ".join(error.messages), messages.ERROR)
+                return None
+            form.add_error(None, error)
+        else:
+            return None
     context = {
         **model_admin.admin_site.each_context(request),
         "title": title,
@@ -159,24 +172,39 @@ def mark_won(model_admin, request, queryset):
     )
 
 
-@admin.action(description=_("Mark as lost"), permissions=["change"])
+@admin.action(description=_("Mark as lost…"), permissions=["change"])
 def mark_lost(model_admin, request, queryset):
-    run_service(
+    def apply(form):
+        reason = form.cleaned_data["lost_reason"]
+        count = services.deals_mark_lost(deals=queryset, actor=request.user, lost_reason=reason)
+        if reason is None:
+            message = _("%(count)d %(noun)s marked as lost.")
+        else:
+            message = _("%(count)d %(noun)s marked as lost: %(reason)s.")
+        _report(model_admin, request, count, message, reason=reason)
+
+    return ask_then_apply(
         model_admin,
         request,
-        lambda: services.deals_mark_lost(deals=queryset, actor=request.user),
-        _("%(count)d %(noun)s marked as lost."),
+        queryset,
+        form_class=LostReasonForm,
+        title=_("Mark deals as lost"),
+        apply=apply,
     )
 
 
 @admin.action(description=_("Move to stage…"), permissions=["change"])
 def move_to_stage(model_admin, request, queryset):
     def apply(form):
-        stage = form.cleaned_data["stage"]
-        count = services.deals_move_to_stage(deals=queryset, stage=stage, actor=request.user)
-        _report(
-            model_admin, request, count, _("%(count)d %(noun)s moved to %(stage)s."), stage=stage
+        stage, reason = form.cleaned_data["stage"], form.cleaned_data["lost_reason"]
+        count = services.deals_move_to_stage(
+            deals=queryset, stage=stage, actor=request.user, lost_reason=reason
         )
+        if reason is not None and stage.outcome == Stage.Outcome.LOST:
+            message = _("%(count)d %(noun)s moved to %(stage)s: %(reason)s.")
+        else:
+            message = _("%(count)d %(noun)s moved to %(stage)s.")
+        _report(model_admin, request, count, message, stage=stage, reason=reason)
 
     return ask_then_apply(
         model_admin,

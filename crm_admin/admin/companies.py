@@ -10,6 +10,7 @@ from crm_admin.admin.import_export import CompanyImportExportMixin
 from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
+from crm_admin.admin.timeline import CompanyHistoryMixin
 from crm_admin.models import Company
 from crm_admin.search import COMPANY_SEARCH_FIELDS
 
@@ -19,6 +20,7 @@ class CompanyAdmin(
     StrictListMixin,
     CompanyImportExportMixin,
     SavedFiltersListMixin,
+    CompanyHistoryMixin,
     ProtectedDeleteSummaryMixin,
     OptimisticConcurrencyMixin,
     ModelAdmin,

@@ -22,6 +22,7 @@ from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.next_steps import NextStepAdminMixin, NextStepFilter
 from crm_admin.admin.notes import ContactNoteInline, NoteAuthorMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
+from crm_admin.admin.timeline import ContactHistoryMixin
 from crm_admin.models import Contact
 from crm_admin.search import CONTACT_SEARCH_FIELDS
 
@@ -45,6 +46,7 @@ class ContactAdmin(
     SavedFiltersListMixin,
     NoteAuthorMixin,
     NextStepAdminMixin,
+    ContactHistoryMixin,
     ProtectedDeleteSummaryMixin,
     OptimisticConcurrencyMixin,
     ModelAdmin,

@@ -24,6 +24,7 @@ from unfold.contrib.filters.admin import (
 from unfold.utils import parse_datetime_str
 
 from crm_admin.admin.autocomplete import is_storable_key, related_key_field
+from crm_admin.deal_history import LostReason
 from crm_admin.formats import UNSTORABLE_MOMENT, is_storable_moment, parse_id
 from crm_admin.models import Stage
 from crm_admin.selectors import (
@@ -76,6 +77,41 @@ class DealStatusFilter(DropdownFilter):
         if self.value() in Stage.Outcome.values:
             return queryset.filter(stage__outcome=self.value())
         return queryset
+
+
+class StaleFilter(DropdownFilter):
+    """Open deals in their stage for longer than the stage's `stale_after_days` (elapsed time,
+    the same in every time zone: DealQuerySet.stale()); one query for the stages."""
+
+    title = _("stale")
+    parameter_name = "stale"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Stale: open, in its stage longer than the stage allows"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.stale(now=timezone.now())
+        return queryset
+
+
+class LostReasonFilter(DropdownFilter):
+    """Deals by lost reason, or the lost deals given none (those lost before reasons were
+    asked, or imported without one)."""
+
+    title = _("lost reason")
+    parameter_name = "lost_reason"
+
+    def lookups(self, request, model_admin):
+        reasons = LostReason.objects.values_list("pk", "name")
+        return [("none", _("Lost without a reason"))] + [(str(pk), name) for pk, name in reasons]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.filter(stage__outcome=Stage.Outcome.LOST, lost_reason__isnull=True)
+        reason_id = parse_id(value)
+        return queryset.filter(lost_reason_id=reason_id) if reason_id else queryset
 
 
 class OwnerFilter(DropdownFilter):

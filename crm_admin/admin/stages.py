@@ -6,53 +6,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
-from unfold.forms import ActionForm
-from unfold.widgets import BASE_CLASSES
 
 from crm_admin import cells, services
 from crm_admin.admin.deals import OUTCOME_COLOURS
 from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
+from crm_admin.admin.sortable import SortableActionForm
+from crm_admin.deal_history import DealStageChange
 from crm_admin.models import Stage
-
-
-def move_page_input(*, shown_for):
-    """A small number input styled like Unfold's action select, shown for the given actions."""
-    return forms.NumberInput(
-        attrs={
-            "class": " ".join(
-                [
-                    *BASE_CLASSES,
-                    "w-24",
-                    "group-[.changelist-actions]:!bg-white/20",
-                    "group-[.changelist-actions]:px-2",
-                    "group-[.changelist-actions]:py-1",
-                    "group-[.changelist-actions]:!text-current",
-                    "group-[.changelist-actions]:!outline-primary-400",
-                ]
-            ),
-            "x-show": f"{list(shown_for)!r}.includes(action)",
-        }
-    )
-
-
-class SortableActionForm(ActionForm):
-    """Unfold's action bar plus the inputs of adminsortable2's move-to-page actions.
-
-    adminsortable2 would swap in a form built on Django's plain one, whose select does not
-    drive Unfold's Run button. Each input shows only for the actions that read it, through
-    the `action` Alpine state of Unfold's action bar.
-    """
-
-    step = forms.IntegerField(
-        required=False,
-        initial=1,
-        label=False,
-        widget=move_page_input(shown_for=["move_to_back_page", "move_to_forward_page"]),
-    )
-    page = forms.IntegerField(
-        required=False, label=False, widget=move_page_input(shown_for=["move_to_exact_page"])
-    )
 
 
 class StageForm(forms.ModelForm):
@@ -68,10 +29,18 @@ class StageForm(forms.ModelForm):
 
     class Meta:
         model = Stage
-        fields = ["name", "outcome"]
+        fields = ["name", "outcome", "stale_after_days"]
 
     def clean(self):
         cleaned = super().clean()
+        outcome = cleaned.get("outcome")
+        if cleaned.get("stale_after_days") and outcome and outcome != Stage.Outcome.OPEN:
+            # The setting would do nothing (stale_condition() skips closed stages): say so
+            # rather than keep a value that looks like it works.
+            self.add_error(
+                "stale_after_days",
+                _("A won or lost deal is never stale: leave this empty for a won or lost stage."),
+            )
         adding = self.instance.pk is None
         if (
             not adding
@@ -115,9 +84,17 @@ def outcome_change_warning(*, stage: Stage, outcome: str, count: int) -> str:
 class StageAdmin(StrictListMixin, SortableAdminMixin, ProtectedDeleteSummaryMixin, ModelAdmin):
     action_form = SortableActionForm
     form = StageForm
-    list_display = ["name", "display_outcome", "display_deal_count"]
-    fields = ["name", "outcome"]
-    protected_relations = {"deals": _("Move those deals to another stage first.")}
+    list_display = ["name", "display_outcome", "display_stale_after", "display_deal_count"]
+    fields = ["name", "outcome", "stale_after_days"]
+    protected_relations = {
+        "deals": _("Move those deals to another stage first."),
+        # Both ends of a move: a deal that left the stage, or entered it, keeps it in its
+        # history (PROTECT), even once the deal itself is elsewhere.
+        (DealStageChange, ("from_stage", "to_stage")): _(
+            "Deals have been through this stage and their history keeps it: rename the stage "
+            "instead, or keep it out of use."
+        ),
+    }
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
@@ -145,6 +122,13 @@ class StageAdmin(StrictListMixin, SortableAdminMixin, ProtectedDeleteSummaryMixi
     def display_outcome(self, stage):
         # Unfold's label, drawn by cells (no template render per cell).
         return cells.label(stage.get_outcome_display(), OUTCOME_COLOURS.get(stage.outcome))
+
+    @display(description=_("stale after"), ordering="stale_after_days")
+    def display_stale_after(self, stage):
+        days = stage.stale_after_days
+        if not days or stage.is_closed:
+            return None
+        return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
 
     @display(description=_("deals"), ordering="deal_count")
     def display_deal_count(self, stage):

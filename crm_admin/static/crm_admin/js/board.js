@@ -1,5 +1,7 @@
 // Pipeline board: drag a card onto another column to move the deal without reloading.
-// Without JavaScript each card keeps its small form, which posts to the same endpoint.
+// A drop on a lost column first asks why the deal was lost (a dialog), then posts the reason
+// with the move. Without JavaScript each card keeps its small form, which posts to the same
+// endpoint (with a reason to choose too).
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -9,6 +11,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const status = document.getElementById("board-status");
   const query = board.dataset.query;
+  const reasonDialog = document.getElementById("lost-reason-dialog");
   let dragged = null;
 
   // Forms are the no-JavaScript fallback; drag and drop replaces them.
@@ -30,6 +33,27 @@ document.addEventListener("DOMContentLoaded", () => {
       column.querySelector("[data-weighted]").textContent = totals.weighted;
     });
   };
+
+  // Resolves with the chosen reason's id ("" for none, when none is required), or null when
+  // the user cancels (the Cancel button or Escape).
+  const askLostReason = (card) =>
+    new Promise((resolve) => {
+      const form = reasonDialog.querySelector("form");
+      form.reset();
+      reasonDialog.returnValue = "";
+      reasonDialog.querySelector("[data-lost-deal]").textContent =
+        card.querySelector("[data-title]").textContent;
+      reasonDialog.addEventListener(
+        "close",
+        () => {
+          const choice = form.elements.lost_reason.value;
+          resolve(reasonDialog.returnValue === "move" ? choice : null);
+        },
+        { once: true },
+      );
+      reasonDialog.showModal();
+      form.elements.lost_reason.focus();
+    });
 
   board.addEventListener("dragstart", (event) => {
     const card = event.target.closest("[data-card]");
@@ -63,6 +87,18 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!card || card.closest("[data-column]") === column) {
         return;
       }
+      const fields = { stage: column.dataset.stage };
+      if (column.dataset.outcome === "lost" && reasonDialog) {
+        const reason = await askLostReason(card);
+        if (reason === null) {
+          card.classList.remove("opacity-50");
+          say(reasonDialog.dataset.cancelled, false);
+          return;
+        }
+        if (reason) {
+          fields.lost_reason = reason;
+        }
+      }
       const url = card.dataset.moveUrl + (query ? `?${query}` : "");
       let response;
       try {
@@ -70,7 +106,7 @@ document.addEventListener("DOMContentLoaded", () => {
           method: "POST",
           credentials: "same-origin",
           headers: { Accept: "application/json", "X-CSRFToken": board.dataset.csrf },
-          body: new URLSearchParams({ stage: column.dataset.stage }),
+          body: new URLSearchParams(fields),
         });
       } catch (error) {
         say(`The deal could not be moved: ${error}`, true);
@@ -86,6 +122,8 @@ document.addEventListener("DOMContentLoaded", () => {
       card.querySelector("[data-probability]").textContent = `${payload.deal.probability}%`;
       // Server-escaped markup: a closing clears the step, an open deal without one is marked.
       card.querySelector("[data-next-step]").innerHTML = payload.deal.next_step;
+      card.querySelector("[data-stale]").innerHTML = payload.deal.stale;
+      card.querySelector("[data-lost-reason]").innerHTML = payload.deal.lost_reason;
       updateTotals(payload.columns);
       say(payload.message, false);
     });
