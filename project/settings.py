@@ -314,6 +314,7 @@ UNFOLD = {
     },
     "TABS": "crm_admin.admin.saved_filters.saved_filter_tabs",
     "DASHBOARD_CALLBACK": "crm_admin.dashboard.dashboard_callback",
-    # The compact classes of the CRM's lists (crm_admin/cells.py).
-    "STYLES": ["crm_admin.cells.stylesheet"],
+    # The compact classes of the CRM's lists (crm_admin/cells.py), and the page shown to a
+    # browser without JavaScript (crm_admin/styles.py).
+    "STYLES": ["crm_admin.cells.stylesheet", "crm_admin.styles.no_script"],
 }
