@@ -20,7 +20,8 @@ SHIPPED_LOST_REASONS = ("Price", "Competitor", "No budget", "No decision", "Timi
 
 
 def lost_reason_required() -> bool:
-    """Whether marking deals lost on an interactive path needs a reason (default yes)."""
+    """Whether marking deals lost on an interactive path needs a reason (the setting
+    CRM_REQUIRE_LOST_REASON, on unless a project embedding the app leaves it out)."""
     return getattr(settings, "CRM_REQUIRE_LOST_REASON", True)
 
 

@@ -174,6 +174,9 @@ CRM_EXACT_COUNT_LIMIT = env.int("CRM_EXACT_COUNT_LIMIT", default=10_000)
 CRM_CURRENCY = env.str("CRM_CURRENCY", default="USD")
 # A contact is due a follow-up when not contacted for this many days (dashboard and contact list).
 CRM_FOLLOW_UP_DAYS = env.int("CRM_FOLLOW_UP_DAYS", default=30)
+# Marking deals lost in the admin (form, bulk actions, the deal page, the board) asks why;
+# off, the reason is optional. Imports never require it (crm_admin/deal_history.py).
+CRM_REQUIRE_LOST_REASON = env.bool("CRM_REQUIRE_LOST_REASON", default=True)
 
 # HTTPS hardening is on whenever DEBUG is off; each switch can be turned off behind a proxy
 # that terminates TLS differently.
