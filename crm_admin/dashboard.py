@@ -14,7 +14,6 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from crm_admin import pipeline_history, selectors
-from crm_admin.admin.deals import DealAdmin
 from crm_admin.counting import ApproximateCount
 from crm_admin.formats import format_money
 from crm_admin.models import Contact, Deal, NextStepDue, Stage
@@ -51,9 +50,10 @@ _SIDEBAR = [
 ]
 
 
-def _may_open_list(request: HttpRequest, model) -> bool:
+def may_open_list(request: HttpRequest, model) -> bool:
     """Whether the user may open `model`'s list: what Django's own index asks the ModelAdmin
-    before linking it (its module, then view or change), which the list itself checks too."""
+    before linking it (its module, then view or change), which the list itself checks too.
+    The dashboard shows the figures that read `model` on the same condition."""
     model_admin = admin.site.get_model_admin(model)
     if not model_admin.has_module_permission(request):
         return False
@@ -71,7 +71,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict]:
                 "link": reverse_lazy(f"admin:{app_label}_{model}_changelist"),
             }
             for item_title, icon, app_label, model in items
-            if _may_open_list(request, apps.get_model(app_label, model))
+            if may_open_list(request, apps.get_model(app_label, model))
         ]
         if visible:
             groups.append({"title": title, "separator": True, "items": visible})
@@ -110,7 +110,8 @@ def _deal_parts(request: HttpRequest, now: datetime) -> tuple[list[dict], dict]:
     forecast = selectors.forecast_by_month(today=timezone.localdate(now))
     won_lost = selectors.won_lost_by_month(today=timezone.localdate(now))
     # Admin sort parameters count the selection checkbox as column 0.
-    sort_by_close = str(DealAdmin.list_display.index("expected_close_date") + 1)
+    list_display = admin.site.get_model_admin(Deal).list_display
+    sort_by_close = str(list_display.index("expected_close_date") + 1)
     primary, danger = "var(--color-primary-600)", "#f87171"
     kpis = [
         {
@@ -198,17 +199,21 @@ def _velocity_rows(
     return rows
 
 
-def _history_parts(now: datetime) -> tuple[list[dict], dict]:
-    """The figures of the stage history, last HISTORY_DAYS days: velocity and conversion by
-    stage, deals lost by reason (a chart and its table), the stale deals (a KPI linking to the
-    deal list filtered so). Five queries: the stages, then one per figure
-    (crm_admin/pipeline_history.py); four when no stage has a stale limit."""
+def history_figures(now: datetime) -> dict:
+    """The dashboard's section of stage history figures, last HISTORY_DAYS days: velocity and
+    conversion by stage, deals lost by reason (a chart and its table), the stale deals (a KPI
+    linking to the deal list filtered so). Five queries: the stages, then one per figure
+    (crm_admin/pipeline_history.py); four when no stage has a stale limit.
+
+    They read the window's history and every stale deal, which grow with the data, so the
+    dashboard does not run them: its section loads them on its own URL
+    (crm_admin/admin/history_figures.py)."""
     stages = list(Stage.objects.order_by("order", "id"))
     velocity = pipeline_history.pipeline_velocity(now=now, stages=stages)
     conversion = pipeline_history.pipeline_conversion(now=now, stages=stages)
     lost = pipeline_history.lost_by_reason(now=now)
     stale = pipeline_history.stale_deal_count(now=now, stages=stages)
-    kpi = {
+    stale_kpi = {
         "title": _("Stale deals"),
         "value": f"{stale:,}",
         "detail": _("open deals in their stage for longer than its limit")
@@ -216,7 +221,8 @@ def _history_parts(now: datetime) -> tuple[list[dict], dict]:
         else _("no stage has a limit yet: set one on the pipeline stages"),
         "href": _list_url("deal", **STALE_LIST_PARAMS),
     }
-    parts = {
+    return {
+        "stale": stale_kpi,
         "history_days": pipeline_history.HISTORY_DAYS,
         "velocity": _velocity_rows(velocity, conversion),
         "lost_reasons": [
@@ -228,7 +234,6 @@ def _history_parts(now: datetime) -> tuple[list[dict], dict]:
             [(str(_("Deals lost")), [row.count for row in lost], "#f87171")],
         ),
     }
-    return [kpi], parts
 
 
 def _follow_up_parts(now: datetime) -> tuple[list[dict], dict]:
@@ -324,27 +329,26 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     """Unfold DASHBOARD_CALLBACK: the figures, charts and lists of the admin index.
 
     Each part shows only to a user whose ModelAdmin lets them view what it reads (deals: the
-    pipeline figures, charts, the stage history's figures, their deals and My day's deals;
-    contacts: the follow-ups and My day's contacts), as Django's index decides; a hidden part
-    runs no query. Eighteen queries with both (thirteen for deals, five of them the history's;
-    five for contacts), whatever the number of deals, history rows and contacts (see
-    crm_admin/selectors.py and crm_admin/pipeline_history.py); a user with neither sees a note
-    instead.
+    pipeline figures, charts, their deals and My day's deals; contacts: the follow-ups and My
+    day's contacts), as Django's index decides; a hidden part runs no query. Thirteen queries
+    with both (eight for deals, five for contacts), whatever the number of deals and contacts
+    (see crm_admin/selectors.py); a user with neither sees a note instead. The stage history's
+    figures (history_figures()) are not among them: for a deal viewer the page loads them
+    afterwards from `history_url`.
     """
     now = timezone.now()
     # Where a next step's date turns overdue: the current time zone's date.
     today = timezone.localdate(now)
-    show_deals = _may_open_list(request, Deal)
-    show_follow_ups = _may_open_list(request, Contact)
+    show_deals = may_open_list(request, Deal)
+    show_follow_ups = may_open_list(request, Contact)
     if show_deals or show_follow_ups:
         context.update(_my_day_parts(request, today, deals=show_deals, contacts=show_follow_ups))
     kpis = []
     if show_deals:
         deal_kpis, deal_parts = _deal_parts(request, now)
-        history_kpis, history_parts = _history_parts(now)
-        kpis += deal_kpis + history_kpis
+        kpis += deal_kpis
         context.update(deal_parts)
-        context.update(history_parts)
+        context["history_url"] = reverse("admin:crm_admin_deal_history_figures")
     if show_follow_ups:
         follow_up_kpis, follow_up_parts = _follow_up_parts(now)
         kpis += follow_up_kpis

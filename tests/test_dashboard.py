@@ -1,6 +1,6 @@
-"""The admin index dashboard: figures against hand-computed values, and a flat query count."""
+"""The admin index dashboard: figures against hand-computed values, and a flat query count.
+Its stage history section loads on its own: tests/test_dashboard_history_fragment.py."""
 
-import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -188,7 +188,7 @@ def test_dashboard_query_count_is_flat(client):
     for step, due in steps[:40]:
         make_contact(owner=users["superuser"], next_step=step, next_step_due=due)
     make_contact()
-    # Stage history for velocity, conversion and lost reasons; stale deals.
+    # Stage history and stale deals, which the dashboard itself does not read.
     services.deals_move_to_stage(
         deals=Deal.objects.filter(amount__lt=100), stage=stage("Prospecting")
     )
@@ -203,11 +203,11 @@ def test_dashboard_query_count_is_flat(client):
         stage_entered_at=timezone.now() - timedelta(days=40)
     )
     assert counts() == small
-    # The deal parts run thirteen queries (My day's three, the stage history's five), the
-    # contact parts five (My day's two); a user without them runs none.
+    # The deal parts run eight queries (My day's three), the contact parts five (My day's
+    # two); a user without them runs none.
     assert small["deals and contacts"] - small["deals"] == 5
-    assert small["deals and contacts"] - small["contacts"] == 13
-    assert small["deals and contacts"] - small["none"] == 18
+    assert small["deals and contacts"] - small["contacts"] == 8
+    assert small["deals and contacts"] - small["none"] == 13
 
 
 def _crm_tables_read(client) -> set[str]:
@@ -240,7 +240,7 @@ def test_a_contact_viewer_sees_follow_ups_but_no_deal_figures(client, pipeline):
     page = client.get(reverse("admin:index")).content.decode()
     assert "Follow-ups due" in page and "Due Person" in page
     hidden = ("Open pipeline", "USD", "Secret deal", "Pipeline value", "Ask an admin")
-    hidden += ("Stale deals", "Pipeline velocity", "Lost by reason", "pipeline-velocity")
+    hidden += ("Stale deals", "Pipeline velocity", "dashboard-history", "history-figures/")
     for text in hidden:
         assert text not in page
 
@@ -250,8 +250,9 @@ def test_a_deal_viewer_sees_pipeline_figures_but_no_follow_ups(client, pipeline)
     user = make_user(perms=PERMISSIONS["deals"])
     make_deal(title="Mine soon", owner=user, expected_close_date=TODAY)
     client.force_login(user)
-    # The deal list joins contacts; no query reads from the contact table itself.
-    assert _crm_tables_read(client) == {"crm_admin_deal", "crm_admin_dealstagechange"}
+    # The deal list joins contacts; no query reads from the contact table itself, nor from
+    # the stage history, whose section loads on its own.
+    assert _crm_tables_read(client) == {"crm_admin_deal"}
     page = client.get(reverse("admin:index")).content.decode()
     assert "Open pipeline" in page and "Mine soon" in page and "Pipeline value by stage" in page
     for hidden in ("Follow-ups due", "Due Person", "Ask an admin"):
@@ -296,112 +297,17 @@ def test_follow_ups_follow_the_setting_and_link_to_the_counted_contacts(staff_cl
         assert {contact.pk for contact in listed.context["cl"].result_list} == {c.pk for c in due}
 
 
-def test_the_stage_history_figures_match_hand_computed_values(staff_client):
-    now = timezone.now()
-
-    def ago(days):
-        return now - timedelta(days=days)
-
-    Stage.objects.filter(name="Prospecting").update(stale_after_days=14)
-    journey(("Prospecting", ago(30)), ("Negotiation", ago(20)), ("Closed-Won", ago(5)))
-    journey(("Prospecting", ago(40)), ("Negotiation", ago(10)))
-    journey(("Prospecting", ago(15)))  # stale
-    journey(("Prospecting", ago(3)))
-    journey(
-        ("Prospecting", ago(9)),
-        ("Closed-Lost", ago(2)),
-        reason=lost_reason("Competitor"),
-        amount=Decimal("2500.00"),
-    )
-    journey(("Prospecting", ago(200)), ("Closed-Lost", ago(100)), reason=lost_reason())
-
-    response = staff_client.get(reverse("admin:index"))
-    assert response.context["velocity"] == [
-        # Stays of 10, 30 and 7 days; of five deals entering, two moved on.
-        {
-            "stage": "Prospecting",
-            "left": "3",
-            "average_days": "15.7",
-            "conversion": "40%",
-            "conversion_detail": "2 of 5",
-        },
-        # One stay of 15 days; of two deals entering, one won.
-        {
-            "stage": "Negotiation",
-            "left": "1",
-            "average_days": "15.0",
-            "conversion": "50%",
-            "conversion_detail": "1 of 2",
-        },
-    ]
-    assert response.context["lost_reasons"] == [
-        {"name": "Competitor", "count": "1", "value": "USD 2,500.00"}
-    ]
-    chart = json.loads(response.context["lost_reason_chart"])
-    assert chart["labels"] == ["Competitor"] and chart["datasets"][0]["data"] == [1.0]
-    stale = next(kpi for kpi in response.context["kpis"] if kpi["title"] == "Stale deals")
-    assert stale["value"] == "1"
-    assert stale["href"] == reverse("admin:crm_admin_deal_changelist") + "?stale=yes"
-    page = response.content.decode()
-    for text in ("Pipeline velocity, last 90 days", "Lost by reason, last 90 days", "15.7"):
-        assert text in page
-    assert 'id="pipeline-velocity"' in page and 'id="lost-by-reason"' in page
-
-
-def test_the_history_figures_say_when_there_is_nothing_to_show(staff_client):
-    response = staff_client.get(reverse("admin:index"))
-    assert [
-        (row["stage"], row["left"], row["average_days"], row["conversion"])
-        for row in response.context["velocity"]
-    ] == [
-        ("Prospecting", "0", "-", "-"),
-        ("Negotiation", "0", "-", "-"),
-    ]
-    stale = next(kpi for kpi in response.context["kpis"] if kpi["title"] == "Stale deals")
-    assert (stale["value"], str(stale["detail"])) == (
-        "0",
-        "no stage has a limit yet: set one on the pipeline stages",
-    )
-    page = response.content.decode()
-    assert "No deal was lost in these days." in page
-
-
-def test_a_reopened_deal_shows_its_closed_stage_in_the_velocity_table(staff_client):
-    now = timezone.now()
-    journey(
-        ("Prospecting", now - timedelta(days=9)),
-        ("Closed-Won", now - timedelta(days=8)),
-        ("Negotiation", now - timedelta(days=2)),
-    )
-    rows = staff_client.get(reverse("admin:index")).context["velocity"]
-    assert [
-        (row["stage"], row["left"], row["average_days"], row["conversion"]) for row in rows
-    ] == [
-        ("Prospecting", "1", "1.0", "100%"),
-        ("Negotiation", "0", "-", "0%"),
-        ("Closed-Won", "1", "6.0", "-"),
-    ]
-
-
-def test_the_stale_count_links_to_exactly_the_deals_it_counts(staff_client):
-    now = timezone.now()
+def test_the_stage_history_section_loads_on_its_own(staff_client):
     Stage.objects.filter(name="Prospecting").update(stale_after_days=7)
-    Stage.objects.filter(name="Negotiation").update(stale_after_days=30)
-    stale = [
-        journey(("Prospecting", now - timedelta(days=8))),
-        journey(
-            ("Prospecting", now - timedelta(days=90)), ("Negotiation", now - timedelta(days=31))
-        ),
-    ]
-    journey(("Prospecting", now - timedelta(days=6)))
-    journey(("Prospecting", now - timedelta(days=90)), ("Negotiation", now - timedelta(days=29)))
-    journey(("Prospecting", now - timedelta(days=90)), ("Closed-Won", now - timedelta(days=80)))
+    journey(("Prospecting", timezone.now() - timedelta(days=8)))
     response = staff_client.get(reverse("admin:index"))
-    kpi = next(kpi for kpi in response.context["kpis"] if kpi["title"] == "Stale deals")
-    assert (kpi["value"], str(kpi["detail"])) == (
-        "2",
-        "open deals in their stage for longer than its limit",
-    )
-    listed = staff_client.get(kpi["href"])
-    assert listed.status_code == 200
-    assert {deal.pk for deal in listed.context["cl"].result_list} == {deal.pk for deal in stale}
+    url = reverse("admin:crm_admin_deal_history_figures")
+    assert response.context["history_url"] == url
+    assert "Stale deals" not in [kpi["title"] for kpi in response.context["kpis"]]
+    assert "velocity" not in response.context and "stale" not in response.context
+    page = response.content.decode()
+    assert f'id="dashboard-history" hx-get="{url}" hx-trigger="load"' in page
+    # The link for browsers without JavaScript; the figures themselves are not in the page.
+    assert f'href="{url}"' in page
+    for figure in ('id="pipeline-velocity"', 'id="lost-by-reason"', "?stale=yes"):
+        assert figure not in page

@@ -33,6 +33,7 @@ from crm_admin.admin.filters import (
     StorableAutocompleteSelectFilter,
     StorableAutocompleteSelectMultipleFilter,
 )
+from crm_admin.admin.history_figures import HistoryFiguresMixin
 from crm_admin.admin.import_export import DealImportExportMixin
 from crm_admin.admin.lists import StrictListMixin
 from crm_admin.admin.lost_reasons import AsksLostReasonMixin, LostReasonField, field_errors
@@ -139,6 +140,7 @@ class DealAdmin(
     DealImportExportMixin,
     actions.ActionPermissionMixin,
     PipelineBoardMixin,
+    HistoryFiguresMixin,
     SavedFiltersListMixin,
     NoteAuthorMixin,
     NextStepAdminMixin,
