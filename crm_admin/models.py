@@ -328,7 +328,14 @@ class Stage(FoldedKeys, models.Model):
         _("stale after (days)"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(1, message=_("A deal is stale after one day at least."))],
+        validators=[
+            MinValueValidator(1, message=_("A deal is stale after one day at least.")),
+            # PostgreSQL's smallint, on SQLite too (which stores any integer): a limit past
+            # what a date can go back (stale_condition()'s cutoff) would fail every list.
+            MaxValueValidator(
+                32767, message=_("A deal is stale after %(limit_value)s days at most.")
+            ),
+        ],
         help_text=_(
             "An open deal in this stage for longer is marked stale on the list, the board and "
             "the dashboard. Empty: never."
@@ -535,13 +542,17 @@ class Deal(NextStepFields):
     def save(self, *args, **kwargs):
         self.apply_stage_outcome()
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "stage" in update_fields:
+        writes_stage = update_fields is None or {"stage", "stage_id"} & set(update_fields)
+        if update_fields is not None and writes_stage:
             kwargs["update_fields"] = {*update_fields, *self.STAGE_RULE_FIELDS}
         with transaction.atomic():
             super().save(*args, **kwargs)
-            if self.pending_stage_change is not None:
+            # A save that leaves the stage out of `update_fields` moves nothing: its move
+            # is recorded by the save that writes the stage.
+            if self.pending_stage_change is not None and writes_stage:
                 self.pending_stage_change.save()
-        self._remember_stage()
+        if writes_stage:
+            self._remember_stage()
         self.pending_stage_change = None
 
     @classmethod
@@ -550,12 +561,44 @@ class Deal(NextStepFields):
         instance._remember_stage()
         return instance
 
-    def _remember_stage(self) -> None:
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        # Reloaded (also how a deferred stage loads), the stage is the stored one again: a
+        # save after a bulk move and a refresh is no second move.
+        self._remember_stage(fields)
+
+    # What _remember_stage() keeps: (the field's attname, the attribute remembering it).
+    _REMEMBERED_STAGE = (
+        ("stage_id", "_loaded_stage_id"),
+        ("stage_entered_at", "_loaded_stage_entered_at"),
+    )
+
+    def _remember_stage(self, fields=None) -> None:
         """Remember the stage as stored (loaded or just saved), so apply_stage_outcome() can
         tell a move from a re-save, and when the deal entered it, for a move's history row.
-        Read from the instance's own values: a deferred field is not fetched."""
-        self._loaded_stage_id = self.__dict__.get("stage_id")
-        self._loaded_stage_entered_at = self.__dict__.get("stage_entered_at")
+        Read from the instance's own values (only `fields`, the attnames or names reloaded,
+        when given); a field that is not loaded (deferred) is forgotten, for _stored_stage()
+        to read when a save needs it."""
+        for attname, memory in self._REMEMBERED_STAGE:
+            if fields is not None and not {attname, attname.removesuffix("_id")} & set(fields):
+                continue
+            if attname in self.__dict__:
+                setattr(self, memory, self.__dict__[attname])
+            else:
+                self.__dict__.pop(memory, None)
+
+    def _stored_stage(self, memory: str):
+        """The remembered `_loaded_stage_id` or `_loaded_stage_entered_at`; when the deal was
+        loaded without it (only(), defer()), read from the database: one query."""
+        if memory not in self.__dict__:
+            stored = (
+                type(self)
+                ._base_manager.filter(pk=self.pk)
+                .values_list("stage_id", "stage_entered_at")
+                .first()
+            )
+            self._loaded_stage_id, self._loaded_stage_entered_at = stored or (None, None)
+        return self.__dict__[memory]
 
     # The history row the next save() records (apply_stage_outcome() prepares it for a move).
     pending_stage_change = None
@@ -608,7 +651,8 @@ class Deal(NextStepFields):
         itself) makes it that change. The product changes a stage's deals with the bulk form,
         outcome_changes(); `outcome_was` keeps this form complete, so that one test runs both
         forms over every row of the table. `at` is when it happens (default now; the seed
-        replays history with it). No query when `stage` is already loaded.
+        replays history with it). No query when `stage` is already loaded and the deal was
+        loaded with its stage (one more otherwise: _stored_stage()).
 
         A move also stamps `stage_entered_at` and prepares its history row in
         `pending_stage_change` (from the stage the deal was loaded with, by `actor`), which
@@ -619,7 +663,7 @@ class Deal(NextStepFields):
         outcome = self.stage.outcome
         if outcome_was is not None:
             cause = OutcomeCause.of_stage_change(outcome_was, outcome)
-        elif self._state.adding or self.stage_id != getattr(self, "_loaded_stage_id", None):
+        elif self._state.adding or self.stage_id != self._stored_stage("_loaded_stage_id"):
             cause = OutcomeCause.MOVED
         else:
             cause = OutcomeCause.STAYED
@@ -631,12 +675,14 @@ class Deal(NextStepFields):
             self.stage_entered_at = at
             self.pending_stage_change = DealStageChange(
                 deal=self,
-                from_stage_id=None if self._state.adding else self._loaded_stage_id,
+                from_stage_id=None
+                if self._state.adding
+                else self._stored_stage("_loaded_stage_id"),
                 to_stage_id=self.stage_id,
                 changed_at=at,
                 changed_by=self.actor,
                 from_stage_entered_at=(
-                    None if self._state.adding else getattr(self, "_loaded_stage_entered_at", None)
+                    None if self._state.adding else self._stored_stage("_loaded_stage_entered_at")
                 ),
                 lost_reason_id=self.lost_reason_id,
             )

@@ -10,14 +10,17 @@ the export, which reuse its ChangeList) answers anything else with the admin's u
 from functools import cache, cached_property
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.filters import FieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.models import AnonymousUser
+from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -25,6 +28,7 @@ from unfold.views import ChangeList
 
 from crm_admin import cells
 from crm_admin.counting import EstimatingPaginator
+from crm_admin.formats import parse_id
 from crm_admin.search import (
     MAX_SEARCH_WORDS,
     MIN_WORD_LENGTH,
@@ -172,3 +176,22 @@ class StrictListMixin:
         if not fields or not search_term:
             return queryset, False
         return search_queryset(queryset, fields, search_term), False
+
+    def response_action(self, request, queryset):
+        # Django filters the list by the checked ids as posted: one that is no id (a mangled
+        # or forged form: "abc", or past a 64-bit key) was a 500. Select-all ignores them.
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        across = request.POST.get("select_across") == "1"
+        if not across and not all(_is_key(self.model, value) for value in selected):
+            self.message_user(
+                request, _("Those rows are not valid: nothing was changed."), messages.ERROR
+            )
+            return None  # back to the list (Django's "action failed")
+        return super().response_action(request, queryset)
+
+
+def _is_key(model, value: str) -> bool:
+    """Whether `value` can be the primary key of a `model` row (an id, for integer keys)."""
+    if isinstance(model._meta.pk, models.IntegerField):
+        return parse_id(value) is not None
+    return True

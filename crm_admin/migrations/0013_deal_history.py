@@ -57,7 +57,10 @@ class Migration(migrations.Migration):
                 validators=[
                     django.core.validators.MinValueValidator(
                         1, message="A deal is stale after one day at least."
-                    )
+                    ),
+                    django.core.validators.MaxValueValidator(
+                        32767, message="A deal is stale after %(limit_value)s days at most."
+                    ),
                 ],
                 verbose_name="stale after (days)",
             ),
