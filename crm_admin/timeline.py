@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
@@ -336,8 +337,16 @@ def contact_deals(*, contact: Contact, limit: int = RELATED_LIMIT) -> RelatedDea
 def company_deals(*, company: Company, limit: int = RELATED_LIMIT) -> RelatedDeals:
     """The company page's deals, those of its contacts: as contact_deals(), each with its
     contact. Two queries."""
+    # Newest first by an expression, not the column: with the column PostgreSQL walks the
+    # whole created_at index backwards looking for this company's few deals (365 ms for a
+    # company of 1,939 deals among 1M); this way it reads them through the company's
+    # contacts and sorts them (53 ms).
+    newest_first = (Coalesce("created_at", "created_at").desc(), F("id").desc())
     return _related_deals(
-        Deal.objects.filter(contact__company=company), limit, ("stage", "owner", "contact")
+        Deal.objects.filter(contact__company=company),
+        limit,
+        ("stage", "owner", "contact"),
+        order=newest_first,
     )
 
 
@@ -354,8 +363,10 @@ def company_contacts(*, company: Company, limit: int = RELATED_LIMIT) -> Related
 _OPEN = Q(stage__outcome=Stage.Outcome.OPEN)
 
 
-def _related_deals(deals: QuerySet[Deal], limit: int, related: Iterable[str]) -> RelatedDeals:
-    rows = list(deals.select_related(*related).order_by("-created_at", "-id")[:limit])
+def _related_deals(
+    deals: QuerySet[Deal], limit: int, related: Iterable[str], *, order=("-created_at", "-id")
+) -> RelatedDeals:
+    rows = list(deals.select_related(*related).order_by(*order)[:limit])
     figures = deals.order_by().aggregate(
         count=Count("pk"),
         open_count=Count("pk", filter=_OPEN),
