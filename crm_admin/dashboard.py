@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -199,20 +200,49 @@ def _velocity_rows(
     return rows
 
 
+HISTORY_CACHE_KEY = "crm_admin:dashboard:history-figures"
+
+
+def _history_reads(now: datetime) -> dict:
+    """The history section's figures as read at `now`, or as read in the last
+    CRM_HISTORY_CACHE_SECONDS (the shared cache, so every app server reuses them): at a
+    million deals they take a second of database time, for figures over 90 days that a few
+    minutes do not change. `at` says when they were read. Five queries, none when cached."""
+    seconds = settings.CRM_HISTORY_CACHE_SECONDS
+    reads = cache.get(HISTORY_CACHE_KEY) if seconds > 0 else None
+    if reads is None:
+        stages = list(Stage.objects.order_by("order", "id"))
+        reads = {
+            "at": now,
+            "stages": stages,
+            "velocity": pipeline_history.pipeline_velocity(now=now, stages=stages),
+            "conversion": pipeline_history.pipeline_conversion(now=now, stages=stages),
+            "lost": pipeline_history.lost_by_reason(now=now),
+            "stale": pipeline_history.stale_deal_count(now=now, stages=stages),
+        }
+        if seconds > 0:
+            cache.set(HISTORY_CACHE_KEY, reads, seconds)
+    return reads
+
+
 def history_figures(now: datetime) -> dict:
     """The dashboard's section of stage history figures, last HISTORY_DAYS days: velocity and
     conversion by stage, deals lost by reason (a chart and its table), the stale deals (a KPI
     linking to the deal list filtered so). Five queries: the stages, then one per figure
-    (crm_admin/pipeline_history.py); four when no stage has a stale limit.
+    (crm_admin/pipeline_history.py); four when no stage has a stale limit; none while the
+    figures read in the last CRM_HISTORY_CACHE_SECONDS are cached (_history_reads).
 
     They read the window's history and every stale deal, which grow with the data, so the
     dashboard does not run them: its section loads them on its own URL
     (crm_admin/admin/history_figures.py)."""
-    stages = list(Stage.objects.order_by("order", "id"))
-    velocity = pipeline_history.pipeline_velocity(now=now, stages=stages)
-    conversion = pipeline_history.pipeline_conversion(now=now, stages=stages)
-    lost = pipeline_history.lost_by_reason(now=now)
-    stale = pipeline_history.stale_deal_count(now=now, stages=stages)
+    reads = _history_reads(now)
+    stages, velocity, conversion, lost, stale = (
+        reads["stages"],
+        reads["velocity"],
+        reads["conversion"],
+        reads["lost"],
+        reads["stale"],
+    )
     stale_kpi = {
         "title": _("Stale deals"),
         "value": f"{stale:,}",
@@ -224,6 +254,8 @@ def history_figures(now: datetime) -> dict:
     return {
         "stale": stale_kpi,
         "history_days": pipeline_history.HISTORY_DAYS,
+        "history_as_of": reads["at"],
+        "history_cache_minutes": settings.CRM_HISTORY_CACHE_SECONDS // 60,
         "velocity": _velocity_rows(velocity, conversion),
         "lost_reasons": [
             {"name": row.name, "count": f"{row.count:,}", "value": format_money(row.value)}

@@ -177,6 +177,9 @@ CRM_FOLLOW_UP_DAYS = env.int("CRM_FOLLOW_UP_DAYS", default=30)
 # Marking deals lost in the admin (form, bulk actions, the deal page, the board) asks why;
 # off, the reason is optional. Imports never require it (crm_admin/deal_history.py).
 CRM_REQUIRE_LOST_REASON = env.bool("CRM_REQUIRE_LOST_REASON", default=True)
+# The dashboard's pipeline-history figures (90 days of stage history) are read at most this
+# often, kept in the cache in between (0: read on every view).
+CRM_HISTORY_CACHE_SECONDS = env.int("CRM_HISTORY_CACHE_SECONDS", default=300)
 
 # HTTPS hardening is on whenever DEBUG is off; each switch can be turned off behind a proxy
 # that terminates TLS differently.

@@ -1,6 +1,14 @@
 import pytest
+from django.core.cache import cache
 
 from tests.factories import make_user
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: what one test's pages cached (the dashboard's
+    history figures) must not answer another's."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from crm_admin.deal_history import LostReason
 from crm_admin.models import Stage
 from tests.factories import lost_reason, make_deal, make_user
 from tests.test_dashboard import PERMISSIONS, user_with
@@ -199,8 +201,29 @@ def test_the_section_runs_the_same_queries_whatever_the_history_size(
         section(staff_client)
     add_history(30)
     make_deal(stage=Stage.objects.get(name="Negotiation"))
+    cache.clear()  # read again, not from the cache (test_the_figures_are_read_again_...)
     with django_assert_num_queries(7):
         section(staff_client)
+
+
+def test_the_figures_are_read_again_only_once_the_cache_time_is_over(
+    staff_client, settings, django_assert_num_queries
+):
+    add_history(2)
+    first = section(staff_client).content.decode()
+    reason = LostReason.objects.create(name="Zu spät entschieden")
+    make_deal(stage=Stage.objects.get(name="Closed-Lost"), lost_reason=reason)
+    # Within CRM_HISTORY_CACHE_SECONDS: the session and the user only, the same figures.
+    with django_assert_num_queries(2):
+        again = section(staff_client).content.decode()
+    assert again == first
+    assert "Figures as of" in again and "read again after 5 minutes" in again
+    assert "Zu spät entschieden" not in again
+    settings.CRM_HISTORY_CACHE_SECONDS = 0  # no cache: every view reads them
+    with django_assert_num_queries(7):
+        fresh = section(staff_client).content.decode()
+    assert "Zu spät entschieden" in fresh
+    assert "read again after" not in fresh
 
 
 def test_without_a_stale_limit_the_section_runs_no_count(staff_client, django_assert_num_queries):
