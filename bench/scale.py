@@ -163,9 +163,11 @@ def seed_and_measure(args) -> dict:
 
 
 def table_counts() -> dict[str, int]:
+    from crm_admin.deal_history import DealStageChange
     from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote
 
-    return {m.__name__: m.objects.count() for m in (Company, Contact, Deal, ContactNote, DealNote)}
+    counted = (Company, Contact, Deal, ContactNote, DealNote, DealStageChange)
+    return {m.__name__: m.objects.count() for m in counted}
 
 
 def logged_in_client():
@@ -184,12 +186,27 @@ def logged_in_client():
 def pages() -> list[tuple[str, str, str]]:
     """(label, url, kind) of every page measured; kind picks the extra target: "search",
     "overview" (dashboard and board) or "page"."""
+    from django.db.models import Count
     from django.urls import reverse
 
-    from crm_admin.models import Deal, Stage
+    from crm_admin.deal_history import DealStageChange, LostReason
+    from crm_admin.models import Contact, Deal, Stage
 
     stage = Stage.objects.filter(outcome=Stage.Outcome.OPEN).order_by("order", "id").first()
     owner = Deal.objects.exclude(owner=None).order_by("id").values_list("owner", flat=True)[0]
+    reason = LostReason.objects.order_by("order", "id").first()
+    # Stale deals to find: the open stages go stale after 30 days, unless the data says else.
+    if not Stage.objects.filter(stale_after_days__isnull=False).exists():
+        Stage.objects.filter(outcome=Stage.Outcome.OPEN).update(stale_after_days=30)
+
+    def busiest(rows, key):
+        """The record with the most `rows` pointing at it (whose page has the most to show)."""
+        top = rows.values(key).annotate(n=Count("id")).order_by("-n", key).values_list(key)
+        return top.first()[0]
+
+    deal = busiest(DealStageChange.objects, "deal")
+    contact = busiest(Deal.objects, "contact")
+    company = busiest(Contact.objects.exclude(company=None), "company")
     contacts = reverse("admin:crm_admin_contact_changelist")
     deals = reverse("admin:crm_admin_deal_changelist")
     companies = reverse("admin:crm_admin_company_changelist")
@@ -203,7 +220,25 @@ def pages() -> list[tuple[str, str, str]]:
         ("contact search ?q=smith", f"{contacts}?q=smith", "search"),
         ("deal search ?q=renewal", f"{deals}?q=renewal", "search"),
         ("company search ?q=tech", f"{companies}?q=tech", "search"),
+        ("stale deals", f"{deals}?stale=yes", "page"),
+        ("deals lost for a reason", f"{deals}?lost_reason={reason.pk}", "page"),
+        ("deal page (timeline)", reverse("admin:crm_admin_deal_change", args=[deal]), "page"),
+        (
+            "contact page (deals, timeline)",
+            reverse("admin:crm_admin_contact_change", args=[contact]),
+            "page",
+        ),
+        (
+            "company page (contacts, deals, timeline)",
+            reverse("admin:crm_admin_company_change", args=[company]),
+            "page",
+        ),
         ("dashboard /admin/", reverse("admin:index"), "overview"),
+        (
+            "dashboard history section",
+            reverse("admin:crm_admin_deal_history_figures"),
+            "overview",
+        ),
         ("pipeline board", reverse("admin:crm_admin_deal_board"), "overview"),
         ("API contacts", "/api/crm/contacts/", "page"),
         ("API deals", "/api/crm/deals/", "page"),
