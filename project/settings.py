@@ -177,6 +177,14 @@ CRM_FOLLOW_UP_DAYS = env.int("CRM_FOLLOW_UP_DAYS", default=30)
 # Marking deals lost in the admin (form, bulk actions, the deal page, the board) asks why;
 # off, the reason is optional. Imports never require it (crm_admin/deal_history.py).
 CRM_REQUIRE_LOST_REASON = env.bool("CRM_REQUIRE_LOST_REASON", default=True)
+# Who sees which deals: "all" (every staff user with the view permission sees every deal) or
+# "own" (a user sees the deals they own, unless they have crm_admin.view_all_deals, as the
+# Sales manager role does). One rule for every surface: crm_admin.models.visible_deals_condition.
+CRM_DEAL_VISIBILITY = env.str("CRM_DEAL_VISIBILITY", default="all")
+if CRM_DEAL_VISIBILITY not in ("all", "own"):
+    raise ImproperlyConfigured(
+        f'CRM_DEAL_VISIBILITY is "all" or "own", not {CRM_DEAL_VISIBILITY!r}.'
+    )
 # The dashboard's pipeline-history figures (90 days of stage history) are read at most this
 # often, kept in the cache in between (0: read on every view).
 CRM_HISTORY_CACHE_SECONDS = env.int("CRM_HISTORY_CACHE_SECONDS", default=300)

@@ -67,3 +67,13 @@ def lost_reason(name: str = "Price"):
     from crm_admin.deal_history import LostReason
 
     return LostReason.objects.get(name=name)
+
+
+def make_user_in(*roles: str, **fields):
+    """A staff user in the shipped role groups named (crm_admin/roles.py)."""
+    from django.contrib.auth.models import Group
+
+    user = make_user(**fields)
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    assert user.groups.count() == len(roles), "a role group is missing"
+    return user

@@ -23,7 +23,9 @@ from crm_admin.models.pipeline import (
     OutcomeCause,
     Stage,
     StageQuerySet,
+    sees_all_deals,
     stale_condition,
+    visible_deals_condition,
 )
 from crm_admin.models.records import (
     Company,
@@ -70,5 +72,7 @@ __all__ = [
     "next_step_constraint",
     "next_step_due_condition",
     "owner_field",
+    "sees_all_deals",
     "stale_condition",
+    "visible_deals_condition",
 ]

@@ -3,6 +3,7 @@
 import enum
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -30,7 +31,33 @@ class StageQuerySet(FoldedKeysQuerySet):
         return self.get(name_key=fold(name))
 
 
+DEAL_VISIBILITIES = ("all", "own")
+
+
+def sees_all_deals(user) -> bool:
+    """Whether `user` sees every deal: CRM_DEAL_VISIBILITY is "all" (the default), or the
+    user has crm_admin.view_all_deals (superusers have every permission). No query beyond
+    Django's permission cache."""
+    return settings.CRM_DEAL_VISIBILITY == "all" or user.has_perm("crm_admin.view_all_deals")
+
+
+def visible_deals_condition(user, *, through: str = "") -> Q:
+    """The one rule of deal visibility, as a condition on deals (or, with `through`, on rows
+    that reach a deal by that path, such as "deal__" for deal notes): every deal for a user
+    who sees all (sees_all_deals), else only the deals the user owns; nothing for an
+    anonymous user. Every surface that reads deals goes through this or visible_to()."""
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    if sees_all_deals(user):
+        return Q()
+    return Q(**{f"{through}owner": user})
+
+
 class DealQuerySet(NextStepQuerySet):
+    def visible_to(self, user):
+        """The deals of these that `user` may see (visible_deals_condition)."""
+        return self.filter(visible_deals_condition(user))
+
     def for_admin_list(self):
         return self.select_related("contact__company", "stage", "owner")
 
@@ -244,6 +271,12 @@ class Deal(NextStepFields):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("import_deal", _("Can import deals")),
+            ("export_deal", _("Can export deals")),
+            # Sees every deal when CRM_DEAL_VISIBILITY is "own" (visible_deals_condition).
+            ("view_all_deals", _("Can view all deals, whoever owns them")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(probability__gte=0) & Q(probability__lte=100),

@@ -115,6 +115,10 @@ class Company(FoldedKeys, models.Model):
     class Meta:
         verbose_name_plural = _("companies")
         ordering = ["name", "id"]
+        permissions = [
+            ("import_company", _("Can import companies")),
+            ("export_company", _("Can export companies")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["name_key"],
@@ -168,6 +172,11 @@ class Contact(FoldedKeys, NextStepFields):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
+        permissions = [
+            ("import_contact", _("Can import contacts")),
+            # Contacts are people's personal data: exporting them is a right of its own.
+            ("export_contact", _("Can export contacts")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["email_key"],

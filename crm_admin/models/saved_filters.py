@@ -55,6 +55,7 @@ class SavedFilter(models.Model):
 
     class Meta:
         ordering = ["target", "name", "id"]
+        permissions = [("share_savedfilter", _("Can share saved filters with all staff"))]
         constraints = [
             models.UniqueConstraint(
                 "owner",
