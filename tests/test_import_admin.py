@@ -12,6 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.auth.models import Permission
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
@@ -226,7 +227,17 @@ def test_a_next_step_date_without_a_step_is_a_row_error_in_the_preview(staff_cli
 # --- permissions -------------------------------------------------------------------------
 
 
-def test_a_viewer_may_export_but_not_import(client, viewer):
+def test_a_viewer_may_neither_import_nor_export_without_those_permissions(client, viewer):
+    client.force_login(viewer)
+    page = client.get(CONTACTS).content.decode()
+    assert EXPORT not in page and IMPORT not in page
+    assert client.get(IMPORT).status_code == 403
+    assert client.post(CONFIRM, {}).status_code == 403
+    assert client.get(EXPORT).status_code == 403
+
+
+def test_a_viewer_given_the_export_permission_may_export_but_not_import(client, viewer):
+    viewer.user_permissions.add(Permission.objects.get(codename="export_contact"))
     client.force_login(viewer)
     page = client.get(CONTACTS).content.decode()
     assert EXPORT in page and IMPORT not in page
@@ -238,22 +249,33 @@ def test_a_viewer_may_export_but_not_import(client, viewer):
 @pytest.mark.parametrize(
     ("perms", "allowed"),
     [
-        (["view_contact", "add_contact"], False),
-        (["view_contact", "change_contact"], False),
-        (["view_contact", "add_contact", "change_contact"], True),
+        (["view_contact", "add_contact", "change_contact"], False),
+        (["view_contact", "import_contact", "add_contact"], False),
+        (["view_contact", "import_contact", "change_contact"], False),
+        (["view_contact", "import_contact", "add_contact", "change_contact"], True),
+        (["view_contact", "import_deal", "add_contact", "change_contact"], False),
     ],
 )
-def test_importing_needs_both_the_add_and_the_change_permission(client, perms, allowed):
+def test_importing_needs_the_import_permission_with_add_and_change(client, perms, allowed):
     client.force_login(make_user(perms=[f"crm_admin.{p}" for p in perms]))
     assert client.get(IMPORT).status_code == (200 if allowed else 403)
+    assert client.post(CONFIRM, {}).status_code == (403 if not allowed else 302)
     assert (IMPORT in client.get(CONTACTS).content.decode()) is allowed
 
 
 @pytest.mark.parametrize(
-    ("perm", "allowed"), [("view_deal", False), ("view_contact", True), ("change_contact", True)]
+    ("perms", "allowed"),
+    [
+        (["view_contact"], False),
+        (["export_contact"], False),
+        (["view_deal", "export_contact"], False),
+        (["view_contact", "export_deal"], False),
+        (["view_contact", "export_contact"], True),
+        (["change_contact", "export_contact"], True),
+    ],
 )
-def test_export_needs_permission_to_see_the_list(client, perm, allowed):
-    client.force_login(make_user(perms=[f"crm_admin.{perm}"]))
+def test_export_needs_the_export_permission_on_a_list_the_user_sees(client, perms, allowed):
+    client.force_login(make_user(perms=[f"crm_admin.{p}" for p in perms]))
     assert client.get(EXPORT).status_code == (200 if allowed else 403)
     response = client.post(EXPORT, {"format": FORMAT["csv"], "resource": "0"})
     assert response.status_code == (200 if allowed else 403)

@@ -197,7 +197,12 @@ def test_the_preview_shows_a_reason_cleared_and_the_rows_record_the_importing_us
 ):
     importer = make_user(
         username="importer",
-        perms=["crm_admin.add_deal", "crm_admin.change_deal", "crm_admin.view_deal"],
+        perms=[
+            "crm_admin.import_deal",
+            "crm_admin.add_deal",
+            "crm_admin.change_deal",
+            "crm_admin.view_deal",
+        ],
     )
     client.force_login(importer)
     preview = upload(client, (DATA / "deals_lost_reasons.csv").read_bytes())

@@ -2,6 +2,7 @@
 fields (issue 10): every one answers `?e=1`, a message or a form error, never a 500."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -160,7 +161,12 @@ def test_an_oversized_id_in_a_list_filter_is_refused(viewer_client, url, paramet
 
 @pytest.mark.parametrize("model", ["contact", "deal", "company"])
 @pytest.mark.parametrize("query", ["foo=1", "format=0", "amount__gte=abc"])
-def test_the_export_page_refuses_unknown_parameters_like_the_list(viewer_client, model, query):
+def test_the_export_page_refuses_unknown_parameters_like_the_list(
+    viewer_client, viewer, model, query
+):
+    viewer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="crm_admin", codename=f"export_{model}")
+    )
     url = reverse(f"admin:crm_admin_{model}_export")
     changelist = reverse(f"admin:crm_admin_{model}_changelist")
     response = viewer_client.get(f"{url}?{query}")

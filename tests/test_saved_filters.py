@@ -16,9 +16,10 @@ DEALS = reverse("admin:crm_admin_deal_changelist")
 ADD = reverse("admin:crm_admin_savedfilter_add")
 
 
-def filter_user():
+def filter_user(*extra_perms):
     return make_user(
         perms=[
+            *extra_perms,
             "crm_admin.view_contact",
             "crm_admin.view_deal",
             "crm_admin.view_savedfilter",
@@ -122,7 +123,7 @@ def test_saved_filters_show_as_tabs_with_an_explicit_active_test(staff_client):
 
 
 def test_save_current_filters_from_the_deal_list(client):
-    user = filter_user()
+    user = filter_user("crm_admin.share_savedfilter")
     client.force_login(user)
     page = client.get(DEALS, {"status": "open", "owner": "mine", "p": "2"}).content.decode()
     expected_link = ADD + "?" + urlencode({"target": "deal", "query": "owner=mine&status=open"})

@@ -5,6 +5,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import FieldTextFilter
 from unfold.decorators import display
 
+from crm_admin.admin.actions import ActionPermissionMixin
 from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
 from crm_admin.admin.import_export import CompanyImportExportMixin
 from crm_admin.admin.lists import StrictListMixin
@@ -19,6 +20,7 @@ from crm_admin.search import COMPANY_SEARCH_FIELDS
 class CompanyAdmin(
     StrictListMixin,
     CompanyImportExportMixin,
+    ActionPermissionMixin,
     SavedFiltersListMixin,
     CompanyHistoryMixin,
     ProtectedDeleteSummaryMixin,

@@ -5,7 +5,8 @@ What differs from the stock mixin:
 - the resources (crm_admin/resources/) check every row before writing anything, and the
   preview page shows totals first, then only the first errors or the first rows (a 10,000-row
   file no longer renders a 36 MB page, nor 150,000 bad rows a 66 MB one);
-- importing needs both the add and the change permission, exporting the view permission;
+- importing needs crm_admin.import_<model> with the add and the change permission, exporting
+  crm_admin.export_<model> with the view permission (crm_admin/roles.py gives them by role);
 - exports stream (the current filtered and sorted list, or the rows selected with the "Export
   selected" action), and always carry every column, so that an export re-imports unchanged;
 - uploads are limited to settings.CRM_IMPORT_MAX_UPLOAD_MB;
@@ -95,12 +96,23 @@ class CrmImportExportMixin(ImportExportMixin):
     import_export_change_list_template = "admin/crm_admin/change_list_import_export.html"
     import_preview_rows = PREVIEW_ROWS
 
+    def _has_crm_permission(self, request, action: str) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
+
     def has_import_permission(self, request):
-        return self.has_add_permission(request) and self.has_change_permission(request)
+        # An import creates and updates rows: it needs both of those rights too, so that
+        # granting import alone never lets someone write what they could not type in.
+        return (
+            self._has_crm_permission(request, "import")
+            and self.has_add_permission(request)
+            and self.has_change_permission(request)
+        )
 
     def has_export_permission(self, request):
-        # Whoever may see the list (the view or the change permission) may take it away.
-        return self.has_view_permission(request)
+        # A right of its own (crm_admin/roles.py: a read-only user may export companies, not
+        # contacts' personal data), over a list the user may see.
+        return self._has_crm_permission(request, "export") and self.has_view_permission(request)
 
     # Import.
 

@@ -207,6 +207,24 @@ class SavedFilterAdmin(StrictListMixin, ModelAdmin):
     search_fields = ["name"]
     fields = ["name", "target", "query", "shared"]
 
+    def _may_share(self, request) -> bool:
+        return request.user.has_perm("crm_admin.share_savedfilter")
+
+    def get_fields(self, request, obj=None):
+        # Without the right to share, a new filter is the user's own: no "shared" box to tick.
+        fields = super().get_fields(request, obj)
+        if obj is None and not self._may_share(request):
+            return [field for field in fields if field != "shared"]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        # On an existing filter the box shows, but only someone who may share changes it: a
+        # read-only field is left out of the form, so a posted "shared" is ignored.
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not self._may_share(request):
+            readonly.append("shared")
+        return readonly
+
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         return type(form.__name__, (form,), {"owner": request.user})
