@@ -144,6 +144,7 @@ def run_child(args) -> int:
 def seed_and_measure(args) -> dict:
     from django.core.management import call_command
     from django.db import connection
+    from django.test.utils import override_settings
 
     params = json.loads(args.params)
     result = {"size": args.child, "params": params, "seed_seconds": None}
@@ -158,6 +159,13 @@ def seed_and_measure(args) -> dict:
     client = logged_in_client()
     result["pages"] = [measure(client, label, url, args) for label, url, _kind in pages()]
     result["kinds"] = {label: kind for label, _url, kind in pages()}
+    # A sales rep's own pipeline with CRM_DEAL_VISIBILITY="own": the rule narrows every
+    # deal page to the rep's deals through the owner indexes.
+    with override_settings(CRM_DEAL_VISIBILITY="own"):
+        rep = rep_client()
+        for label, url, kind in rep_pages():
+            result["pages"].append(measure(rep, label, url, args))
+            result["kinds"][label] = kind
     result["render"] = compare_render(client, args)
     return result
 
@@ -245,6 +253,41 @@ def pages() -> list[tuple[str, str, str]]:
         ("API companies", "/api/crm/companies/", "page"),
         ("API contacts ?search=smith", "/api/crm/contacts/?search=smith", "search"),
         ("API deals ?search=renewal", "/api/crm/deals/?search=renewal", "search"),
+    ]
+
+
+def rep_client():
+    """A client logged in as the owner of the first seeded deal, made a Sales rep."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from crm_admin.models import Deal
+    from crm_admin.roles import SALES_REP
+
+    owner = Deal.objects.exclude(owner=None).order_by("id").first().owner
+    owner.is_staff = True
+    owner.save(update_fields=["is_staff"])
+    owner.groups.add(Group.objects.get(name=SALES_REP))
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+def rep_pages() -> list[tuple[str, str, str]]:
+    from django.urls import reverse
+
+    deals = reverse("admin:crm_admin_deal_changelist")
+    return [
+        ("rep (own): deal list", deals, "page"),
+        ("rep (own): deal search ?q=renewal", f"{deals}?q=renewal", "search"),
+        ("rep (own): pipeline board", reverse("admin:crm_admin_deal_board"), "overview"),
+        ("rep (own): dashboard", reverse("admin:index"), "overview"),
+        (
+            "rep (own): dashboard history section",
+            reverse("admin:crm_admin_deal_history_figures"),
+            "overview",
+        ),
+        ("rep (own): API deals", "/api/crm/deals/", "page"),
     ]
 
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from crm_admin import pipeline_history, selectors
 from crm_admin.counting import ApproximateCount
 from crm_admin.formats import format_money
-from crm_admin.models import Contact, Deal, NextStepDue, Stage
+from crm_admin.models import Contact, Deal, NextStepDue, Stage, sees_all_deals
 
 # (group title, [(item title, icon, app_label, model_name), ...])
 _SIDEBAR = [
@@ -105,11 +105,13 @@ def _chart(labels: list[str], datasets: list[tuple[str, list, str]]) -> str:
 
 
 def _deal_parts(request: HttpRequest, now: datetime) -> tuple[list[dict], dict]:
-    """The KPIs, charts and list that read deals; five queries."""
-    by_stage = selectors.pipeline_value_by_stage()
-    figures = selectors.pipeline_figures(now=now, by_stage=by_stage)
-    forecast = selectors.forecast_by_month(today=timezone.localdate(now))
-    won_lost = selectors.won_lost_by_month(today=timezone.localdate(now))
+    """The KPIs, charts and list that read deals, over the deals the user sees (deal
+    visibility); five queries."""
+    user = request.user
+    by_stage = selectors.pipeline_value_by_stage(user=user)
+    figures = selectors.pipeline_figures(user=user, now=now, by_stage=by_stage)
+    forecast = selectors.forecast_by_month(user=user, today=timezone.localdate(now))
+    won_lost = selectors.won_lost_by_month(user=user, today=timezone.localdate(now))
     # Admin sort parameters count the selection checkbox as column 0.
     list_display = admin.site.get_model_admin(Deal).list_display
     sort_by_close = str(list_display.index("expected_close_date") + 1)
@@ -203,39 +205,51 @@ def _velocity_rows(
 HISTORY_CACHE_KEY = "crm_admin:dashboard:history-figures"
 
 
-def _history_reads(now: datetime) -> dict:
-    """The history section's figures as read at `now`, or as read in the last
-    CRM_HISTORY_CACHE_SECONDS (the shared cache, so every app server reuses them): at a
-    million deals they take a second of database time, for figures over 90 days that a few
-    minutes do not change. `at` says when they were read. Five queries, none when cached."""
+def history_cache_key(user) -> str:
+    """Where the history figures `user` sees are cached: one entry for every user who sees
+    every deal (sees_all_deals), one per user for those who see only theirs."""
+    if sees_all_deals(user):
+        return HISTORY_CACHE_KEY
+    return f"{HISTORY_CACHE_KEY}:owner:{user.pk}"
+
+
+def _history_reads(now: datetime, *, user) -> dict:
+    """The history section's figures over the deals `user` sees, as read at `now`, or as
+    read in the last CRM_HISTORY_CACHE_SECONDS (the shared cache, so every app server reuses
+    them, under history_cache_key()): at a million deals they take a second of database
+    time, for figures over 90 days that a few minutes do not change. `at` says when they were
+    read. Five queries, none when cached."""
     seconds = settings.CRM_HISTORY_CACHE_SECONDS
-    reads = cache.get(HISTORY_CACHE_KEY) if seconds > 0 else None
+    key = history_cache_key(user)
+    reads = cache.get(key) if seconds > 0 else None
     if reads is None:
         stages = list(Stage.objects.order_by("order", "id"))
+        scope = {"now": now, "user": user}
         reads = {
             "at": now,
             "stages": stages,
-            "velocity": pipeline_history.pipeline_velocity(now=now, stages=stages),
-            "conversion": pipeline_history.pipeline_conversion(now=now, stages=stages),
-            "lost": pipeline_history.lost_by_reason(now=now),
-            "stale": pipeline_history.stale_deal_count(now=now, stages=stages),
+            "velocity": pipeline_history.pipeline_velocity(stages=stages, **scope),
+            "conversion": pipeline_history.pipeline_conversion(stages=stages, **scope),
+            "lost": pipeline_history.lost_by_reason(**scope),
+            "stale": pipeline_history.stale_deal_count(stages=stages, **scope),
         }
         if seconds > 0:
-            cache.set(HISTORY_CACHE_KEY, reads, seconds)
+            cache.set(key, reads, seconds)
     return reads
 
 
-def history_figures(now: datetime) -> dict:
+def history_figures(now: datetime, *, user) -> dict:
     """The dashboard's section of stage history figures, last HISTORY_DAYS days: velocity and
     conversion by stage, deals lost by reason (a chart and its table), the stale deals (a KPI
-    linking to the deal list filtered so). Five queries: the stages, then one per figure
-    (crm_admin/pipeline_history.py); four when no stage has a stale limit; none while the
-    figures read in the last CRM_HISTORY_CACHE_SECONDS are cached (_history_reads).
+    linking to the deal list filtered so), over the deals `user` sees. Five queries: the
+    stages, then one per figure (crm_admin/pipeline_history.py); four when no stage has a
+    stale limit; none while the figures read in the last CRM_HISTORY_CACHE_SECONDS are
+    cached (_history_reads).
 
     They read the window's history and every stale deal, which grow with the data, so the
     dashboard does not run them: its section loads them on its own URL
     (crm_admin/admin/history_figures.py)."""
-    reads = _history_reads(now)
+    reads = _history_reads(now, user=user)
     stages, velocity, conversion, lost, stale = (
         reads["stages"],
         reads["velocity"],

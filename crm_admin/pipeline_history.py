@@ -6,6 +6,9 @@ by the database, whatever the number of rows; each docstring says how many queri
 The window is elapsed time, `now` minus HISTORY_DAYS days, the same instant in every time zone;
 rows at its start count, as for the dashboard's win rate.
 
+Each takes the `user` whose dashboard it is for: its figures are over the deals that user sees
+(models.visible_deals_condition; history rows through their deal), every deal for None.
+
 Durations are summed exactly (DurationSum): the averages are exact totals divided by exact
 counts, never the database's own average of durations (SQLite's AVG of them is a float of
 microseconds).
@@ -23,6 +26,7 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
+    Q,
     Sum,
     Value,
     When,
@@ -33,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_admin.deal_history import DealStageChange
-from crm_admin.models import Deal, Stage, stale_condition
+from crm_admin.models import Deal, Stage, stale_condition, visible_deals_condition
 from crm_admin.selectors import ExactSum, money
 
 HISTORY_DAYS = 90
@@ -76,6 +80,15 @@ class DurationSum(Sum):
         return timedelta(seconds=seconds, microseconds=microseconds)
 
 
+def _visible_history(user) -> Q:
+    """The stage history rows of the deals `user` sees; every row for None."""
+    return Q() if user is None else visible_deals_condition(user, through="deal__")
+
+
+def _visible_deals(user):
+    return Deal.objects.all() if user is None else Deal.objects.visible_to(user)
+
+
 def _stages(stages: list[Stage] | None) -> list[Stage]:
     """The stages in pipeline order: `stages` as given, or read (one query)."""
     if stages is None:
@@ -107,7 +120,7 @@ class StageVelocity:
 
 
 def pipeline_velocity(
-    *, now: datetime | None = None, stages: list[Stage] | None = None
+    *, now: datetime | None = None, stages: list[Stage] | None = None, user=None
 ) -> list[StageVelocity]:
     """For every stage, in pipeline order, the deals that left it in the last HISTORY_DAYS
     days (history rows from the stage, `changed_at` in the window) and the time they had spent
@@ -118,7 +131,9 @@ def pipeline_velocity(
     """
     rows = (
         DealStageChange.objects.filter(
-            changed_at__gte=history_window_start(now=now), from_stage__isnull=False
+            _visible_history(user),
+            changed_at__gte=history_window_start(now=now),
+            from_stage__isnull=False,
         )
         .order_by()
         .values("from_stage")
@@ -168,7 +183,7 @@ def _pipeline_place(stages: list[Stage]) -> Case:
 
 
 def pipeline_conversion(
-    *, now: datetime | None = None, stages: list[Stage] | None = None
+    *, now: datetime | None = None, stages: list[Stage] | None = None, user=None
 ) -> list[StageConversion]:
     """For every open stage, in pipeline order: how many deals entered it in the last
     HISTORY_DAYS days (history rows into it, creations included, `changed_at` in the window)
@@ -189,7 +204,9 @@ def pipeline_conversion(
         return []
     place = _pipeline_place(stages)
     rows = (
-        DealStageChange.objects.filter(changed_at__gte=history_window_start(now=now))
+        DealStageChange.objects.filter(
+            _visible_history(user), changed_at__gte=history_window_start(now=now)
+        )
         .order_by()
         .annotate(
             place=place,
@@ -232,7 +249,7 @@ class LostReasonFigure:
     value: Decimal
 
 
-def lost_by_reason(*, now: datetime | None = None) -> list[LostReasonFigure]:
+def lost_by_reason(*, now: datetime | None = None, user=None) -> list[LostReasonFigure]:
     """The deals in a lost stage closed in the last HISTORY_DAYS days (by `closed_at`, as the
     win rate counts them), by lost reason: count and exact value, in the reasons' order, the
     deals without a reason ("No reason") last. Reasons without such deals are left out.
@@ -240,9 +257,8 @@ def lost_by_reason(*, now: datetime | None = None) -> list[LostReasonFigure]:
     One grouped query (the `closed_at` index), whatever the number of deals.
     """
     rows = (
-        Deal.objects.filter(
-            stage__outcome=Stage.Outcome.LOST, closed_at__gte=history_window_start(now=now)
-        )
+        _visible_deals(user)
+        .filter(stage__outcome=Stage.Outcome.LOST, closed_at__gte=history_window_start(now=now))
         .order_by()
         .values("lost_reason", "lost_reason__name", "lost_reason__order")
         .annotate(count=Count("pk"), value=ExactSum("amount"))
@@ -267,7 +283,9 @@ def lost_by_reason(*, now: datetime | None = None) -> list[LostReasonFigure]:
     ]
 
 
-def stale_deal_count(*, now: datetime | None = None, stages: list[Stage] | None = None) -> int:
+def stale_deal_count(
+    *, now: datetime | None = None, stages: list[Stage] | None = None, user=None
+) -> int:
     """How many deals are stale at `now` (models.stale_condition: open, in their stage for
     longer than its `stale_after_days`), exactly.
 
@@ -276,4 +294,4 @@ def stale_deal_count(*, now: datetime | None = None, stages: list[Stage] | None 
     `stale_after_days`.
     """
     stages = [stage for stage in _stages(stages) if stage.stale_after_days]
-    return Deal.objects.filter(stale_condition(now=now, stages=stages)).count()
+    return _visible_deals(user).filter(stale_condition(now=now, stages=stages)).count()

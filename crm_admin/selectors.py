@@ -8,6 +8,11 @@ the forecast, the follow-ups due) read running totals that triggers keep on each
 (migration 0009: crm_deal_totals per stage and expected close date, crm_contact_contacted_days
 per day of last contact; migration 0010: crm_deal_closed_days, closed deals per stage and day),
 a few thousand rows instead of a million; SQLite sums the rows.
+
+The dashboard's figures take the `user` whose screen they are for: with deal visibility
+"own" (models.visible_deals_condition) a user who does not see every deal gets figures over
+the deals they see alone, summed from their rows (the owner indexes), since the running
+totals count every deal. `user=None` means every deal.
 """
 
 from dataclasses import dataclass
@@ -24,8 +29,10 @@ from django.db.models import (
     DecimalField,
     ExpressionWrapper,
     F,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     When,
 )
@@ -100,6 +107,17 @@ def _is_every_deal(deals: QuerySet[Deal]) -> bool:
     totals sum. The unfiltered board is; a filtered or searched one is not."""
     query = deals.query
     return deals.model is Deal and not query.where and not query.is_sliced and not query.combinator
+
+
+def _deals_for(user) -> QuerySet[Deal]:
+    """The deals `user` sees (Deal.objects.visible_to); every deal for `user=None`."""
+    return Deal.objects.all() if user is None else Deal.objects.visible_to(user)
+
+
+def _reads_running_totals(deals: QuerySet[Deal]) -> bool:
+    """Whether a figure over `deals` may read the running totals: on PostgreSQL, when
+    `deals` is every deal (a user who sees all of them, or the unfiltered board)."""
+    return _keeps_running_totals() and _is_every_deal(deals)
 
 
 def money(value: Decimal | int | None) -> Decimal:
@@ -201,24 +219,40 @@ def _running_total(measure: str) -> RawSQL:
     )
 
 
-def pipeline_value_by_stage() -> list[StagePipeline]:
-    """Open stages in pipeline order with their deals' value and weighted value; one query
-    (on PostgreSQL over the running totals, elsewhere over the open deals)."""
+class _StageSum(Subquery):
+    """A stage's ExactSum of `expression` over `deals`, as an annotation on stages: a
+    correlated subquery, read back as ExactSum reads its value."""
+
+    def __init__(self, deals: QuerySet[Deal], expression):
+        total = (
+            deals.filter(stage=OuterRef("pk"))
+            .order_by()
+            .values("stage")
+            .annotate(total=ExactSum(expression))
+            .values("total")
+        )
+        super().__init__(total, output_field=CharField())
+
+    def convert_value(self, value, expression, connection):
+        return ExactSum.convert_value(self, value, expression, connection)
+
+
+def pipeline_value_by_stage(*, user=None) -> list[StagePipeline]:
+    """Open stages in pipeline order with the value and weighted value of the deals `user`
+    sees (every deal for None); one query: on PostgreSQL over the running totals when that
+    is every deal, otherwise a sum per stage over those deals (the (stage, amount) index, or
+    the owner's for a user who sees their own)."""
+    deals = _deals_for(user)
     stages = Stage.objects.filter(outcome=Stage.Outcome.OPEN).order_by("order", "id")
-    if _keeps_running_totals():
+    if _reads_running_totals(deals):
         stages = stages.annotate(
             value=_running_total("amount"),
             amount_x_probability=_running_total("amount_x_probability"),
         )
     else:
         stages = stages.annotate(
-            value=ExactSum("deals__amount"),
-            amount_x_probability=ExactSum(
-                ExpressionWrapper(
-                    F("deals__amount") * F("deals__probability"),
-                    output_field=DecimalField(max_digits=20, decimal_places=2),
-                )
-            ),
+            value=_StageSum(deals, "amount"),
+            amount_x_probability=_StageSum(deals, _AMOUNT_TIMES_PROBABILITY),
         )
     return [
         StagePipeline(stage, money(stage.value), money(stage.amount_x_probability))
@@ -227,19 +261,21 @@ def pipeline_value_by_stage() -> list[StagePipeline]:
 
 
 def pipeline_figures(
-    *, now: datetime | None = None, by_stage: list[StagePipeline] | None = None
+    *, user=None, now: datetime | None = None, by_stage: list[StagePipeline] | None = None
 ) -> PipelineFigures:
-    """The dashboard's deal figures. Two queries at most, none reading every deal: the open
-    pipeline comes from `by_stage` (pipeline_value_by_stage(), run here if not given); won and
-    lost deals from closed_deals_by_span().
+    """The dashboard's deal figures over the deals `user` sees (every deal for None). Two
+    queries at most, none reading every deal: the open pipeline comes from `by_stage`
+    (pipeline_value_by_stage() for the same user, run here if not given); won and lost deals
+    from closed_deals_by_span().
 
     "Won this month" and the win rate go by `closed_at` (from current_month_start(); the last
     90 days). Follow-ups are contacts, not deals: contacts_due_follow_up().
     """
     now = now or timezone.now()
-    by_stage = pipeline_value_by_stage() if by_stage is None else by_stage
+    by_stage = pipeline_value_by_stage(user=user) if by_stage is None else by_stage
     this_month, window = closed_deals_by_span(
-        [(current_month_start(now=now), None), (now - timedelta(days=WIN_RATE_DAYS), None)]
+        [(current_month_start(now=now), None), (now - timedelta(days=WIN_RATE_DAYS), None)],
+        user=user,
     )
     won_month_count, won_month_value = this_month[Stage.Outcome.WON]
     won_window, lost_window = window[Stage.Outcome.WON][0], window[Stage.Outcome.LOST][0]
@@ -258,18 +294,20 @@ Span = tuple[datetime, datetime | None]  # [start, end); no end: up to any time
 ClosedFigures = dict[str, tuple[int, Decimal]]  # outcome: (deals, value)
 
 
-def closed_deals_by_span(spans: list[Span]) -> list[ClosedFigures]:
+def closed_deals_by_span(spans: list[Span], *, user=None) -> list[ClosedFigures]:
     """For each span of `closed_at`, the won and the lost deals' count and value (exact),
-    as {Stage.Outcome.WON: (count, value), Stage.Outcome.LOST: (count, value)}. One query.
+    as {Stage.Outcome.WON: (count, value), Stage.Outcome.LOST: (count, value)}, of the deals
+    `user` sees (every deal for None). One query.
 
-    On PostgreSQL the whole UTC days inside a span come from the running totals of closed
-    deals per stage and day (migration 0010) and only the partial days at its ends from the
-    `closed_at` index; elsewhere the deals of each span are counted.
+    On PostgreSQL, over every deal, the whole UTC days inside a span come from the running
+    totals of closed deals per stage and day (migration 0010) and only the partial days at
+    its ends from the `closed_at` index; otherwise the deals of each span are counted.
     """
-    if _keeps_running_totals():
+    deals = _deals_for(user)
+    if _reads_running_totals(deals):
         rows = _closed_from_running_totals(spans)
     else:
-        rows = _closed_from_deals(spans)
+        rows = _closed_from_deals(spans, deals)
     figures = [
         {outcome: (0, money(0)) for outcome in (Stage.Outcome.WON, Stage.Outcome.LOST)}
         for _ in spans
@@ -284,7 +322,9 @@ def _in_span(span: Span) -> Q:
     return Q(closed_at__gte=start) & (Q(closed_at__lt=end) if end is not None else Q())
 
 
-def _closed_from_deals(spans: list[Span]) -> list[tuple[int, str, int, Decimal]]:
+def _closed_from_deals(
+    spans: list[Span], deals: QuerySet[Deal]
+) -> list[tuple[int, str, int, Decimal]]:
     outcomes = (Stage.Outcome.WON, Stage.Outcome.LOST)
     measures = {}
     for i, span in enumerate(spans):
@@ -293,7 +333,7 @@ def _closed_from_deals(spans: list[Span]) -> list[tuple[int, str, int, Decimal]]
             measures[f"n_{i}_{outcome}"] = Count("pk", filter=matches)
             measures[f"v_{i}_{outcome}"] = ExactSum("amount", filter=matches)
     earliest = min(start for start, _end in spans)
-    row = Deal.objects.filter(closed_at__gte=earliest).aggregate(**measures)
+    row = deals.filter(closed_at__gte=earliest).aggregate(**measures)
     return [
         (i, outcome, row[f"n_{i}_{outcome}"], row[f"v_{i}_{outcome}"])
         for i in range(len(spans))
@@ -356,17 +396,20 @@ def _closed_from_running_totals(spans: list[Span]) -> list[tuple[int, str, int, 
         return cursor.fetchall()
 
 
-def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, Decimal]]:
-    """Weighted value of open deals by expected close month, this month and the next
-    `months - 1`; months without deals count zero.
+def forecast_by_month(
+    *, user=None, months: int = 6, today: date | None = None
+) -> list[tuple[date, Decimal]]:
+    """Weighted value of the open deals `user` sees (every deal for None) by expected close
+    month, this month and the next `months - 1`; months without deals count zero.
 
     One query: a conditional sum per month over a range of expected close dates (no month
     truncation, which SQLite would run as a Python function on every row): of the running
-    totals' open stages on PostgreSQL, of the open deals elsewhere.
+    totals' open stages on PostgreSQL over every deal, of the open deals otherwise.
     """
     today = today or timezone.localdate()
     starts = [month_start(today, i) for i in range(months + 1)]
-    if _keeps_running_totals():
+    deals = _deals_for(user)
+    if _reads_running_totals(deals):
         return _forecast_from_running_totals(starts)
     sums = {
         f"m{i}": ExactSum(
@@ -375,7 +418,7 @@ def forecast_by_month(*, months: int = 6, today: date | None = None) -> list[tup
         )
         for i in range(months)
     }
-    row = Deal.objects.filter(
+    row = deals.filter(
         _OPEN, expected_close_date__gte=starts[0], expected_close_date__lt=starts[-1]
     ).aggregate(**sums)
     return [(starts[i], weighted(row[f"m{i}"])) for i in range(months)]
@@ -400,16 +443,19 @@ def _forecast_from_running_totals(starts: list[date]) -> list[tuple[date, Decima
     return [(starts[i], weighted(row[i])) for i in range(months)]
 
 
-def won_lost_by_month(*, months: int = 6, today: date | None = None) -> list[tuple[date, int, int]]:
+def won_lost_by_month(
+    *, user=None, months: int = 6, today: date | None = None
+) -> list[tuple[date, int, int]]:
     """(month, deals won, deals lost) by `closed_at` for this month and the `months - 1`
-    before it, oldest first; months are those of the current time zone.
+    before it, oldest first, of the deals `user` sees (every deal for None); months are
+    those of the current time zone.
 
     One query: closed_deals_by_span() over the months.
     """
     today = today or timezone.localdate()
     starts = [month_start(today, i - (months - 1)) for i in range(months + 1)]
     bounds = [_aware_midnight(start) for start in starts]
-    figures = closed_deals_by_span([(bounds[i], bounds[i + 1]) for i in range(months)])
+    figures = closed_deals_by_span([(bounds[i], bounds[i + 1]) for i in range(months)], user=user)
     return [
         (starts[i], figures[i][Stage.Outcome.WON][0], figures[i][Stage.Outcome.LOST][0])
         for i in range(months)
@@ -417,7 +463,8 @@ def won_lost_by_month(*, months: int = 6, today: date | None = None) -> list[tup
 
 
 def deals_closing_soon(*, user, limit: int = 10) -> QuerySet[Deal]:
-    """The user's open deals by expected close date, soonest first (undated last); one query."""
+    """The user's open deals by expected close date, soonest first (undated last); one query.
+    A user's own deals are among those they see whatever the deal visibility."""
     return (
         Deal.objects.filter(_OPEN, owner=user)
         .select_related("contact__company", "stage")

@@ -218,7 +218,11 @@ class DealAdmin(
     actions_detail = ["mark_won_detail", "mark_lost_detail"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).for_admin_list()
+        # Every deal surface of this admin reads this queryset: the list, its counts, search,
+        # filters and bulk actions, the board and its totals, the export, the autocomplete
+        # widgets, and get_object() behind the change, history, move and won/lost pages (an
+        # invisible deal is "not found", like one that does not exist).
+        return super().get_queryset(request).for_admin_list().visible_to(request.user)
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

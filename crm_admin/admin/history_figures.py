@@ -39,7 +39,7 @@ class HistoryFiguresMixin:
         # Shown to whom the dashboard shows its deal figures; anyone else gets a 403.
         if not dashboard.may_open_list(request, self.model):
             raise PermissionDenied
-        context = dashboard.history_figures(timezone.now())
+        context = dashboard.history_figures(timezone.now(), user=request.user)
         if request.headers.get("HX-Request") == "true":
             template = self.history_figures_template
         else:

@@ -5,7 +5,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from crm_admin.admin.autocomplete import StorableKeysFormMixin
 from crm_admin.admin.filters import BoundedDateFieldListFilter
 from crm_admin.admin.lists import StrictListMixin
-from crm_admin.models import ContactNote, DealNote
+from crm_admin.models import ContactNote, Deal, DealNote, visible_deals_condition
 
 
 class NoteInline(TabularInline):
@@ -93,3 +93,16 @@ class DealNoteAdmin(NoteAdmin):
     autocomplete_fields = ["deal"]
     search_fields = ["text", "deal__title"]
     fields = ["deal", "text", "created_by", "created_at"]
+
+    def get_queryset(self, request):
+        # The notes of the deals the user may see: the list, its search, and the change page
+        # of a note on another rep's deal ("not found").
+        queryset = super().get_queryset(request)
+        return queryset.filter(visible_deals_condition(request.user, through="deal__"))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # The autocomplete lists the deal admin's visible deals; the field refuses any other
+        # posted id ("Select a valid choice"), so no note lands on an invisible deal.
+        if db_field.name == "deal":
+            kwargs["queryset"] = Deal.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -4,7 +4,8 @@ Read by the selectors of crm_admin.timeline; drawn by admin/crm_admin/record_his
 (Unfold's `change_form_outer_after_template`: after the form, not inside it). Plain links
 page the timeline (`?timeline=<page>`), so it reads without JavaScript. Each part shows only
 what the user may view, as the admin itself decides (the registered ModelAdmins'
-has_view_permission, which is also what shows or hides the notes inlines).
+has_view_permission, which is also what shows or hides the notes inlines), and of the
+deals only those the user may see (the selectors' `user`: CRM_DEAL_VISIBILITY).
 """
 
 from django.urls import reverse
@@ -104,7 +105,7 @@ class ContactHistoryMixin(RecordHistoryMixin):
             sources.add(TimelineSource.STAGE_CHANGE)
             if self.may_view(request, DealNote):
                 sources.add(TimelineSource.DEAL_NOTE)
-            deals = contact_deals(contact=obj)
+            deals = contact_deals(contact=obj, user=request.user)
             context["deals"] = {
                 "related": deals,
                 "rows": self.deal_rows(deals, with_contact=False, link_contacts=False),
@@ -115,7 +116,10 @@ class ContactHistoryMixin(RecordHistoryMixin):
                 "add_label": _("Add deal for this contact"),
             }
         page = contact_timeline(
-            contact=obj, page=request.GET.get(TIMELINE_PARAMETER), sources=sources
+            contact=obj,
+            user=request.user,
+            page=request.GET.get(TIMELINE_PARAMETER),
+            sources=sources,
         )
         context["timeline"] = self.timeline_context(page, link_contacts=False)
         return context
@@ -147,7 +151,7 @@ class CompanyHistoryMixin(RecordHistoryMixin):
             sources.add(TimelineSource.STAGE_CHANGE)
             if self.may_view(request, DealNote):
                 sources.add(TimelineSource.DEAL_NOTE)
-            deals = company_deals(company=obj)
+            deals = company_deals(company=obj, user=request.user)
             context["deals"] = {
                 "related": deals,
                 "rows": self.deal_rows(deals, with_contact=True, link_contacts=may_view_contacts),
@@ -155,7 +159,10 @@ class CompanyHistoryMixin(RecordHistoryMixin):
                 "with_contact": True,
             }
         page = company_timeline(
-            company=obj, page=request.GET.get(TIMELINE_PARAMETER), sources=sources
+            company=obj,
+            user=request.user,
+            page=request.GET.get(TIMELINE_PARAMETER),
+            sources=sources,
         )
         context["timeline"] = self.timeline_context(page, link_contacts=may_view_contacts)
         return context

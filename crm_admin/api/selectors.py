@@ -6,7 +6,16 @@ Query counts are per page of results, besides the pagination COUNT.
 
 from django.db.models import Prefetch, QuerySet
 
-from crm_admin.models import Company, Contact, ContactNote, Deal, DealNote, Stage, Tag
+from crm_admin.models import (
+    Company,
+    Contact,
+    ContactNote,
+    Deal,
+    DealNote,
+    Stage,
+    Tag,
+    visible_deals_condition,
+)
 
 
 def _tags() -> Prefetch:
@@ -30,12 +39,15 @@ def contacts_for_api() -> QuerySet[Contact]:
     return Contact.objects.select_related("company", "owner").prefetch_related(_tags())
 
 
-def deals_for_api() -> QuerySet[Deal]:
-    """Deals with stage, owner, lost reason, contact and the contact's company joined, tags
-    prefetched: two queries."""
-    return Deal.objects.select_related(
-        "stage", "owner", "lost_reason", "contact__company"
-    ).prefetch_related(_tags())
+def deals_for_api(*, user) -> QuerySet[Deal]:
+    """The deals `user` sees (Deal.objects.visible_to: with visibility "own", their own
+    unless they see all), with stage, owner, lost reason, contact and the contact's company
+    joined, tags prefetched: two queries."""
+    return (
+        Deal.objects.visible_to(user)
+        .select_related("stage", "owner", "lost_reason", "contact__company")
+        .prefetch_related(_tags())
+    )
 
 
 def stages_for_api() -> QuerySet[Stage]:
@@ -53,6 +65,15 @@ def contact_notes_for_api(*, contact_id: int) -> QuerySet[ContactNote]:
     return ContactNote.objects.filter(contact_id=contact_id).select_related("created_by")
 
 
-def deal_notes_for_api(*, deal_id: int) -> QuerySet[DealNote]:
-    """One deal's notes, newest first, with their author joined: one query."""
-    return DealNote.objects.filter(deal_id=deal_id).select_related("created_by")
+def visible_deals_for_api(*, user) -> QuerySet[Deal]:
+    """The deals `user` sees, nothing joined: a deal's notes are theirs only if this finds
+    the deal. One query when read."""
+    return Deal.objects.visible_to(user)
+
+
+def deal_notes_for_api(*, deal_id: int, user) -> QuerySet[DealNote]:
+    """One deal's notes, newest first, with their author joined, none unless `user` sees the
+    deal (visible_deals_condition): one query."""
+    return DealNote.objects.filter(
+        visible_deals_condition(user, through="deal__"), deal_id=deal_id
+    ).select_related("created_by")

@@ -76,7 +76,8 @@ class DealViewSet(CRMReadOnlyMixin, viewsets.ReadOnlyModelViewSet):
     ]
 
     def get_queryset(self):
-        return selectors.deals_for_api()
+        # Another rep's deal is a 404 like a deal that does not exist: visibility "own".
+        return selectors.deals_for_api(user=self.request.user)
 
 
 class StageViewSet(CRMReadOnlyMixin, viewsets.ReadOnlyModelViewSet):
@@ -106,6 +107,10 @@ class NoteViewSet(CRMReadOnlyMixin, mixins.ListModelMixin, viewsets.GenericViewS
     parent_model: type
     notes_for_api: staticmethod
 
+    def parents(self):
+        """The records whose notes this endpoint lists; another one's URL is a 404."""
+        return self.parent_model.objects.all()
+
     @property
     def viewed_models(self):
         return (self.get_serializer_class().Meta.model, self.parent_model)
@@ -118,7 +123,7 @@ class NoteViewSet(CRMReadOnlyMixin, mixins.ListModelMixin, viewsets.GenericViewS
         return self.notes_for_api(**{self.parent_kwarg: self.kwargs.get(self.parent_kwarg)})
 
     def list(self, request, *args, **kwargs):
-        get_object_or_404(self.parent_model.objects.only("pk"), pk=kwargs[self.parent_kwarg])
+        get_object_or_404(self.parents().only("pk"), pk=kwargs[self.parent_kwarg])
         return super().list(request, *args, **kwargs)
 
 
@@ -137,7 +142,13 @@ class DealNoteViewSet(NoteViewSet):
     serializer_class = serializers.DealNoteSerializer
     filterset_class = filters.DealNoteFilterSet
     parent_model = Deal
-    notes_for_api = staticmethod(selectors.deal_notes_for_api)
+
+    def parents(self):
+        # An invisible deal's notes answer 404, as its detail does (visibility "own").
+        return selectors.visible_deals_for_api(user=self.request.user)
+
+    def notes_for_api(self, *, deal_id):
+        return selectors.deal_notes_for_api(deal_id=deal_id, user=self.request.user)
 
 
 class APIDocsView(SpectacularSwaggerSplitView):

@@ -47,7 +47,8 @@ class DealResource(OwnerColumn, CrmResource):
     outcome rule (close date, probability, next step, time in stage, lost reason) follow the
     stage through Deal.apply_stage_outcome(), as a save() would, and each change of stage
     (a new deal's first, an existing deal's move) gets its history row, by the importing
-    user."""
+    user. The deals the importing user may not see (CRM_DEAL_VISIBILITY) are never matched:
+    a file cannot update them by id nor by title."""
 
     columns = DEAL_COLUMNS
     rules = gettext_lazy(
@@ -144,6 +145,11 @@ class DealResource(OwnerColumn, CrmResource):
             if not raw.get("id") and (pk := self.contacts.get(fold(raw["contact_email"])))
         }
         found = Deal.objects.filter(models.Q(pk__in=ids) | models.Q(contact_id__in=contacts))
+        user = getattr(self, "importing_user", None)
+        if user is not None:
+            # A deal the importing user may not see is one that does not exist for the file:
+            # its id is "no deal", its title matches nothing (crm_import, with no user, sees all).
+            found = found.visible_to(user)
         self.by_id: dict[int, Deal] = {}
         self.by_title: dict[tuple[str, int], list[Deal]] = {}
         for deal in found:
