@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_admin.folding import FoldedKeyField, FoldedKeys, FoldedKeysQuerySet, fold
+from crm_admin.sql import select_sql
 
 # The reasons a new database ships with (migration 0013), in their order.
 SHIPPED_LOST_REASONS = ("Price", "Competitor", "No budget", "No decision", "Timing", "Other")
@@ -79,17 +80,13 @@ class DealStageChangeQuerySet(models.QuerySet):
         reads each deal's stage and the time it entered it before the UPDATE that moves them;
         returns how many rows it wrote."""
         qn = connection.ops.quote_name
-        selected = deals.order_by().values("pk")
-        # elide_empty=False: a selection matching nothing by construction still compiles.
-        select_sql, select_params = selected.query.get_compiler(
-            selected.db, elide_empty=False
-        ).as_sql()
+        deal_ids, select_params = select_sql(deals.order_by().values("pk"))
         sql = (
             f"INSERT INTO {qn(self.model._meta.db_table)} "
             "(deal_id, from_stage_id, to_stage_id, changed_at, changed_by_id, "
             "from_stage_entered_at, lost_reason_id) "
             "SELECT d.id, d.stage_id, %s, %s, %s, d.stage_entered_at, %s "
-            f"FROM {qn(deals.model._meta.db_table)} d WHERE d.id IN ({select_sql})"
+            f"FROM {qn(deals.model._meta.db_table)} d WHERE d.id IN ({deal_ids})"
         )
         params = (
             stage.pk,

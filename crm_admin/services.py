@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from crm_admin.deal_history import DealStageChange, LostReason, check_lost_reason
 from crm_admin.models import Contact, Deal, OutcomeCause, Stage, Tag
+from crm_admin.sql import select_sql
 
 
 def _rows(queryset: QuerySet) -> QuerySet:
@@ -26,20 +27,13 @@ def _rows(queryset: QuerySet) -> QuerySet:
     return queryset.model._default_manager.filter(pk__in=queryset.order_by().values("pk"))
 
 
-def _select_sql(queryset: QuerySet) -> tuple[str, tuple]:
-    """`queryset`'s SQL and parameters, for a raw statement that reads it. A selection that
-    matches nothing by construction (`pk__in=[]`: a stale filter no stage makes stale) is one
-    Django answers without SQL; here it compiles to a WHERE that is false (`0 = 1`)."""
-    return queryset.query.get_compiler(queryset.db, elide_empty=False).as_sql()
-
-
 def _history_record(*, actor, rows: QuerySet, message: str) -> None:
     """One admin-history "changed" entry per row in `rows`, by a single INSERT ... SELECT."""
     if actor is None:
         return
     model = rows.model
     qn = connection.ops.quote_name
-    select_sql, select_params = _select_sql(rows.values("pk"))
+    row_ids, select_params = select_sql(rows.values("pk"))
     table = qn(model._meta.db_table)
     repr_field = "title" if model is Deal else "email"
     content_type = ContentType.objects.get_for_model(model)
@@ -48,7 +42,7 @@ def _history_record(*, actor, rows: QuerySet, message: str) -> None:
         "(action_time, user_id, content_type_id, object_id, object_repr, action_flag, "
         "change_message) "
         f"SELECT %s, %s, %s, CAST(r.id AS TEXT), SUBSTR(r.{qn(repr_field)}, 1, 200), %s, %s "
-        f"FROM {table} r WHERE r.id IN ({select_sql})"
+        f"FROM {table} r WHERE r.id IN ({row_ids})"
     )
     action_time = connection.ops.adapt_datetimefield_value(timezone.now())
     params = (action_time, actor.pk, content_type.pk, CHANGE, message, *select_params)
@@ -64,7 +58,7 @@ def _lock(rows: QuerySet) -> None:
     if not connection.features.has_select_for_update:
         return
     locking = rows.select_for_update(of=("self",)).order_by().values("pk")
-    sql, params = _select_sql(locking)
+    sql, params = select_sql(locking)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) locked", params)
 
@@ -265,7 +259,7 @@ def tags_add(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
     tag_column = through._meta.get_field("tag").column
     qn = connection.ops.quote_name
     selected = _rows(rows)
-    select_sql, select_params = _select_sql(selected.values("pk"))
+    row_ids, select_params = select_sql(selected.values("pk"))
     tag_ids = [tag.pk for tag in tags]
     tag_placeholders = ", ".join(["%s"] * len(tag_ids))
     link_table = qn(through._meta.db_table)
@@ -273,7 +267,7 @@ def tags_add(*, rows: QuerySet, tags: Iterable[Tag], actor=None) -> int:
         f"INSERT INTO {link_table} ({qn(owner_column)}, {qn(tag_column)}) "
         f"SELECT r.id, t.id FROM {qn(model._meta.db_table)} r "
         f"CROSS JOIN {qn(Tag._meta.db_table)} t "
-        f"WHERE r.id IN ({select_sql}) AND t.id IN ({tag_placeholders}) AND NOT EXISTS ("
+        f"WHERE r.id IN ({row_ids}) AND t.id IN ({tag_placeholders}) AND NOT EXISTS ("
         f"SELECT 1 FROM {link_table} l "
         f"WHERE l.{qn(owner_column)} = r.id AND l.{qn(tag_column)} = t.id)"
     )
