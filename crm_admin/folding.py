@@ -14,9 +14,10 @@ dotless i are one letter in a key, so that the Turkish pairs İ/i and I/ı fold 
 "Arzte" and "Ärzte" are different names.
 """  # noqa: RUF002 (the letters named are the point)
 
+import itertools
 import unicodedata
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 
@@ -31,16 +32,18 @@ def fold(text: str | None) -> str:
     return unicodedata.normalize("NFKC", folded).strip()
 
 
-class FoldedKeyField(models.TextField):
-    """The folded value of the model's `source` field, for unique constraints and lookups.
+class DerivedKeyField(models.TextField):
+    """A key computed from other fields of its row, for constraints and index lookups.
 
     Not editable nor serialised: save() and bulk_create() compute it (pre_save), raw saves
     (loaddata) get it from the pre_save signal below, and FoldedKeysQuerySet keeps it in step
     on update() and bulk_update(). A text column, because folding may lengthen a value ("ß").
+    Subclasses name their `sources` and compute the key from their values in `derive()`.
     """
 
-    def __init__(self, *args, source: str, **kwargs):
-        self.source = source
+    sources: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
         kwargs.update(editable=False, blank=True, serialize=False)
         super().__init__(*args, **kwargs)
 
@@ -48,32 +51,65 @@ class FoldedKeyField(models.TextField):
         name, path, args, kwargs = super().deconstruct()
         for forced in ("editable", "blank", "serialize"):
             kwargs.pop(forced, None)
-        return name, path, args, {**kwargs, "source": self.source}
+        return name, path, args, kwargs
+
+    def derive(self, *values) -> str:
+        """The key of a row whose sources hold `values`, in the order of `sources`."""
+        raise NotImplementedError
+
+    def derive_for(self, instance) -> str:
+        return self.derive(*(getattr(instance, source) for source in self.sources))
 
     def pre_save(self, model_instance, add):
-        value = fold(getattr(model_instance, self.source))
+        value = self.derive_for(model_instance)
         setattr(model_instance, self.attname, value)
         return value
+
+
+class FoldedKeyField(DerivedKeyField):
+    """The folded value of the model's `source` field, for unique constraints and lookups."""
+
+    def __init__(self, *args, source: str, **kwargs):
+        self.source = source
+        self.sources = (source,)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        return name, path, args, {**kwargs, "source": self.source}
+
+    def derive(self, value) -> str:
+        return fold(value)
+
+
+def derived_keys(model) -> dict[str, DerivedKeyField]:
+    """The model's derived key fields (folded keys and match keys), by name."""
+    return {
+        field.name: field
+        for field in model._meta.concrete_fields
+        if isinstance(field, DerivedKeyField)
+    }
 
 
 def folded_keys(model) -> dict[str, str]:
     """The model's folded key fields, each mapped to its source field."""
     return {
-        field.name: field.source
-        for field in model._meta.concrete_fields
+        name: field.source
+        for name, field in derived_keys(model).items()
         if isinstance(field, FoldedKeyField)
     }
 
 
 def fold_keys(instance) -> None:
-    """Set every folded key of `instance` from its source field (no query)."""
-    for key, source in folded_keys(type(instance)).items():
-        setattr(instance, key, fold(getattr(instance, source)))
+    """Set every derived key of `instance` from its source fields (no query)."""
+    for key, field in derived_keys(type(instance)).items():
+        setattr(instance, key, field.derive_for(instance))
 
 
 def keys_following(model, fields) -> set[str]:
-    """The folded keys whose source is among `fields`, which must be written with them."""
-    return {key for key, source in folded_keys(model).items() if source in fields}
+    """The derived keys with a source among `fields`, which must be written with them."""
+    fields = set(fields)
+    return {key for key, field in derived_keys(model).items() if fields & set(field.sources)}
 
 
 @receiver(pre_save, dispatch_uid="crm_admin.folding.fold_raw_saves")
@@ -99,28 +135,58 @@ class FoldedKeys:
         fold_keys(self)
         if exclude:
             # A ModelForm excludes every field it does not show, the keys among them; a key is
-            # validated whenever its source is.
-            keys = folded_keys(type(self))
-            exclude = {name for name in exclude if keys.get(name, name) in exclude}
+            # validated whenever one of its sources is.
+            keys = derived_keys(type(self))
+            exclude = {
+                name
+                for name in exclude
+                if name not in keys or set(keys[name].sources) <= set(exclude)
+            }
         super().validate_constraints(exclude=exclude)
 
 
 class FoldedKeysQuerySet(models.QuerySet):
-    """update() and bulk_update() that keep the folded keys in step with their sources."""
+    """update() and bulk_update() that keep the derived keys in step with their sources."""
 
     def update(self, **kwargs):
-        for key, source in folded_keys(self.model).items():
-            if source in kwargs and key not in kwargs:
-                value = kwargs[source]
-                if hasattr(value, "resolve_expression"):
-                    raise TypeError(
-                        f"update({source}=<expression>) cannot fold {key} in Python: "
-                        f"pass {key} too, or save the instances."
-                    )
-                kwargs[key] = fold(value)
-        return super().update(**kwargs)
+        partial = []
+        for key, field in derived_keys(self.model).items():
+            given = [source for source in field.sources if source in kwargs]
+            if not given or key in kwargs:
+                continue
+            values = [kwargs[source] for source in given]
+            if any(hasattr(value, "resolve_expression") for value in values):
+                raise TypeError(
+                    f"update({given[0]}=<expression>) cannot derive {key} in Python: "
+                    f"pass {key} too, or save the instances."
+                )
+            if len(given) == len(field.sources):
+                kwargs[key] = field.derive(*values)
+            else:
+                partial.append(key)
+        if not partial:
+            return super().update(**kwargs)
+        # A key with a source left as each row has it (first name given, last name not) is
+        # derived per row once the update is written: the rows are named first, since the
+        # update may take them out of this queryset's filter.
+        with transaction.atomic(using=self.db):
+            pks = list(self.values_list("pk", flat=True))
+            count = super().update(**kwargs)
+            type(self)(self.model, using=self.db).filter(pk__in=pks)._derive(partial)
+        return count
 
     update.alters_data = True
+
+    def _derive(self, keys) -> None:
+        """Recompute `keys` on these rows from their stored sources, by batches."""
+        fields = derived_keys(self.model)
+        sources = {source for key in keys for source in fields[key].sources}
+        rows = self.only("pk", *sources).order_by("pk").iterator(chunk_size=2000)
+        for batch in itertools.batched(rows, 2000):
+            for row in batch:
+                for key in keys:
+                    setattr(row, key, fields[key].derive_for(row))
+            models.QuerySet.bulk_update(self, batch, list(keys))
 
     def bulk_update(self, objs, fields, batch_size=None):
         objs = tuple(objs)

@@ -2,9 +2,11 @@
 
 records.py: tags, companies, contacts. next_steps.py: a record's next step. pipeline.py:
 stages, deals and the stage-outcome rule. notes.py: contact and deal notes. saved_filters.py:
-the lists' saved filters. The stage history and lost reasons live in crm_admin/deal_history.py.
+the lists' saved filters. merges.py: what merging duplicates leaves behind. The stage
+history and lost reasons live in crm_admin/deal_history.py.
 """
 
+from crm_admin.models.merges import MergedRecord
 from crm_admin.models.next_steps import (
     NEXT_STEP_WEEK_DAYS,
     NextStepDue,
@@ -55,6 +57,7 @@ __all__ = [
     "DealNote",
     "DealQuerySet",
     "Memory",
+    "MergedRecord",
     "NextStepDue",
     "NextStepFields",
     "NextStepQuerySet",

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm_admin.folding import FoldedKeyField, FoldedKeys, FoldedKeysQuerySet, fold
+from crm_admin.matching import MatchKeyField
 from crm_admin.models.next_steps import (
     NextStepFields,
     NextStepQuerySet,
@@ -107,6 +108,9 @@ class Company(FoldedKeys, models.Model):
     name_key = FoldedKeyField(source="name")
     industry = models.CharField(_("industry"), max_length=100, blank=True)
     website = models.URLField(_("website"), blank=True)
+    # Near-duplicate keys (crm_admin.matching), kept by every write path like name_key.
+    name_match_key = MatchKeyField(rule="company_name")
+    domain_key = MatchKeyField(rule="company_domain")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -130,6 +134,16 @@ class Company(FoldedKeys, models.Model):
             models.Index(fields=["name", "id"], name="crm_company_name_idx"),
             models.Index(fields=["industry"], name="crm_company_industry_idx"),
             models.Index(fields=["created_at"], name="crm_company_created_idx"),
+            models.Index(
+                fields=["name_match_key"],
+                name="crm_company_name_match_idx",
+                condition=~models.Q(name_match_key=""),
+            ),
+            models.Index(
+                fields=["domain_key"],
+                name="crm_company_domain_idx",
+                condition=~models.Q(domain_key=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -149,7 +163,9 @@ class Contact(FoldedKeys, NextStepFields):
     email = models.EmailField(_("email"), max_length=254)
     email_key = FoldedKeyField(source="email")
     phone = models.CharField(_("phone"), max_length=50, blank=True)
+    phone_key = MatchKeyField(rule="contact_phone")
     title = models.CharField(_("job title"), max_length=100, blank=True)
+    name_match_key = MatchKeyField(rule="contact_name")
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.NEW
     )
@@ -193,6 +209,17 @@ class Contact(FoldedKeys, NextStepFields):
             # My day (an owner's steps by date) and the lists sorted by next step.
             models.Index(fields=["owner", "next_step_due"], name="crm_contact_owner_step_idx"),
             models.Index(fields=["next_step_due", "id"], name="crm_contact_step_due_idx"),
+            # Near duplicates: the same phone, or the same name at the same company.
+            models.Index(
+                fields=["phone_key"],
+                name="crm_contact_phone_key_idx",
+                condition=~models.Q(phone_key=""),
+            ),
+            models.Index(
+                fields=["company", "name_match_key"],
+                name="crm_contact_name_match_idx",
+                condition=~models.Q(name_match_key="") & models.Q(company__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
