@@ -18,12 +18,13 @@ served while rows remain, so every row can be reached.
 import json
 import math
 
-from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
 from django.utils.formats import number_format
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+
+from crm_admin.conf import crm_settings
 
 
 class ApproximateCount(int):
@@ -49,7 +50,7 @@ def _grouped(number: int) -> str:
 
 
 def exact_count_limit() -> int:
-    return settings.CRM_EXACT_COUNT_LIMIT
+    return crm_settings.CRM_EXACT_COUNT_LIMIT
 
 
 def query_estimate(queryset) -> int | None:

@@ -5,7 +5,6 @@ from datetime import date, datetime
 from urllib.parse import urlencode
 
 from django.apps import apps
-from django.conf import settings
 from django.contrib import admin
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -15,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from crm_admin import pipeline_history, selectors
+from crm_admin.conf import crm_settings
 from crm_admin.counting import ApproximateCount
 from crm_admin.formats import format_money
 from crm_admin.models import Contact, Deal, NextStepDue, Stage, sees_all_deals
@@ -50,6 +50,11 @@ _SIDEBAR = [
     ),
 ]
 
+# The models the groups above list; the sidebar adds any other registered one.
+_SIDEBAR_MODELS = {
+    (app_label, model) for _title, items in _SIDEBAR for *_, app_label, model in items
+}
+
 
 def may_open_list(request: HttpRequest, model) -> bool:
     """Whether the user may open `model`'s list: what Django's own index asks the ModelAdmin
@@ -62,7 +67,9 @@ def may_open_list(request: HttpRequest, model) -> bool:
 
 
 def sidebar_navigation(request: HttpRequest) -> list[dict]:
-    """The sidebar groups, showing each model only to users its ModelAdmin lets open the list."""
+    """The sidebar groups, showing each model only to users its ModelAdmin lets open the list:
+    the CRM's, then one group per other application registered in the admin (a host
+    project's own), as Django's index lists them."""
     groups = []
     for title, items in _SIDEBAR:
         visible = [
@@ -76,6 +83,15 @@ def sidebar_navigation(request: HttpRequest) -> list[dict]:
         ]
         if visible:
             groups.append({"title": title, "separator": True, "items": visible})
+    for app in admin.site.get_app_list(request):
+        others = [
+            {"title": model["name"], "link": model["admin_url"]}
+            for model in app["models"]
+            if model["admin_url"]
+            and (app["app_label"], model["model"]._meta.model_name) not in _SIDEBAR_MODELS
+        ]
+        if others:
+            groups.append({"title": app["name"], "separator": True, "items": others})
     return groups
 
 
@@ -219,7 +235,7 @@ def _history_reads(now: datetime, *, user) -> dict:
     them, under history_cache_key()): at a million deals they take a second of database
     time, for figures over 90 days that a few minutes do not change. `at` says when they were
     read. Five queries, none when cached."""
-    seconds = settings.CRM_HISTORY_CACHE_SECONDS
+    seconds = crm_settings.CRM_HISTORY_CACHE_SECONDS
     key = history_cache_key(user)
     reads = cache.get(key) if seconds > 0 else None
     if reads is None:
@@ -269,7 +285,7 @@ def history_figures(now: datetime, *, user) -> dict:
         "stale": stale_kpi,
         "history_days": pipeline_history.HISTORY_DAYS,
         "history_as_of": reads["at"],
-        "history_cache_minutes": settings.CRM_HISTORY_CACHE_SECONDS // 60,
+        "history_cache_minutes": crm_settings.CRM_HISTORY_CACHE_SECONDS // 60,
         "velocity": _velocity_rows(velocity, conversion),
         "lost_reasons": [
             {"name": row.name, "count": f"{row.count:,}", "value": format_money(row.value)}
@@ -291,7 +307,7 @@ def _follow_up_parts(now: datetime) -> tuple[list[dict], dict]:
         "title": _("Follow-ups due"),
         "value": f"{selectors.contacts_due_follow_up_count(now=now):,}",
         "detail": _("next step due, or none and not contacted for %(days)d days")
-        % {"days": settings.CRM_FOLLOW_UP_DAYS},
+        % {"days": crm_settings.CRM_FOLLOW_UP_DAYS},
         "href": url,
     }
     return [kpi], {"follow_ups": selectors.follow_ups_due(now=now), "follow_ups_url": url}

@@ -13,6 +13,7 @@ from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_admin.conf import crm_settings
 from crm_admin.folding import FoldedKeyField, FoldedKeys, FoldedKeysQuerySet, fold
 from crm_admin.sql import select_sql
 
@@ -23,7 +24,7 @@ SHIPPED_LOST_REASONS = ("Price", "Competitor", "No budget", "No decision", "Timi
 def lost_reason_required() -> bool:
     """Whether marking deals lost on an interactive path needs a reason (the setting
     CRM_REQUIRE_LOST_REASON, on unless a project embedding the app leaves it out)."""
-    return getattr(settings, "CRM_REQUIRE_LOST_REASON", True)
+    return crm_settings.CRM_REQUIRE_LOST_REASON
 
 
 def check_lost_reason(stage, reason) -> None:

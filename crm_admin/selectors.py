@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
@@ -39,6 +38,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from crm_admin.conf import crm_settings
 from crm_admin.counting import ApproximateCount, exact_count_limit
 from crm_admin.models import (
     NEXT_STEP_WEEK_DAYS,
@@ -166,7 +166,7 @@ def contacts_due_follow_up(
     Lazy: one query when read."""
     now = now or timezone.now()
     contacts = Contact.objects.all() if contacts is None else contacts
-    cutoff = now - timedelta(days=settings.CRM_FOLLOW_UP_DAYS)
+    cutoff = now - timedelta(days=crm_settings.CRM_FOLLOW_UP_DAYS)
     # A next step's date needs its text (a constraint): a due date alone means a step.
     return contacts.filter(
         Q(next_step_due__lte=timezone.localdate(now))
@@ -185,7 +185,7 @@ def contacts_due_follow_up_count(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     if not _keeps_running_totals():
         return contacts_due_follow_up(now=now).count()
-    cutoff = now - timedelta(days=settings.CRM_FOLLOW_UP_DAYS)
+    cutoff = now - timedelta(days=crm_settings.CRM_FOLLOW_UP_DAYS)
     cutoff_day = cutoff.astimezone(UTC).date()
     with connection.cursor() as cursor:
         cursor.execute(

@@ -2,9 +2,12 @@
 
 Production runs with DEBUG=0 and must provide SECRET_KEY; `make run` writes a `.env` with
 DEBUG=1 and a random key for local use. See README.md for every variable.
+
+The standalone product is a host project of the crm_admin app like any other: it adds the app
+with the lines of README "Add the CRM to an existing Django project", then sets the CRM_
+settings (crm_admin/conf.py has their defaults and checks their values) from the environment.
 """
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +15,8 @@ import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse_lazy
-from django.utils.translation import gettext_lazy as _
+
+from crm_admin.unfold_settings import crm_unfold_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,31 +39,33 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    # Unfold and its contribs come before django.contrib.admin so their templates win.
-    "unfold",
-    "unfold.contrib.filters",
-    "unfold.contrib.forms",
-    "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver serves the static files as whitenoise does in production.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Content-Security-Policy header and failed-login lockout (see "Security" below).
+    "csp",
+    "axes",
+]
+# The CRM, as README "Add the CRM to an existing Django project" adds it: Unfold and its
+# contribs before django.contrib.admin, so that their templates win; the rest after.
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.import_export",
+    *INSTALLED_APPS,
     "adminsortable2",
     "import_export",
-    "crm_admin",
-    # The read-only integration API (crm_admin/api/); after crm_admin so it may override
-    # their templates.
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    # Content-Security-Policy header and failed-login lockout (see "Security" below).
-    "csp",
-    "axes",
+    "crm_admin",
 ]
 
 MIDDLEWARE = [
@@ -88,7 +94,7 @@ ROOT_URLCONF = "project.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "project" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -165,29 +171,15 @@ LOGIN_REDIRECT_URL = reverse_lazy("admin:index")
 # which is right for one process (`make run`) and wrong for several.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://crm")}
 
-# Lists count their rows exactly up to this many; past it a list on PostgreSQL shows
-# "more than 10,000" (filtered) or the table's estimate (unfiltered) instead of reading every
-# row on every page view (crm_admin/counting.py).
+# The CRM's settings, from the environment; crm_admin/conf.py says what each does, holds its
+# default and checks its value (the system check crm_admin.E001).
 CRM_EXACT_COUNT_LIMIT = env.int("CRM_EXACT_COUNT_LIMIT", default=10_000)
-
-# The currency shown next to amounts on the dashboard and the pipeline board.
 CRM_CURRENCY = env.str("CRM_CURRENCY", default="USD")
-# A contact is due a follow-up when not contacted for this many days (dashboard and contact list).
 CRM_FOLLOW_UP_DAYS = env.int("CRM_FOLLOW_UP_DAYS", default=30)
-# Marking deals lost in the admin (form, bulk actions, the deal page, the board) asks why;
-# off, the reason is optional. Imports never require it (crm_admin/deal_history.py).
 CRM_REQUIRE_LOST_REASON = env.bool("CRM_REQUIRE_LOST_REASON", default=True)
-# Who sees which deals: "all" (every staff user with the view permission sees every deal) or
-# "own" (a user sees the deals they own, unless they have crm_admin.view_all_deals, as the
-# Sales manager role does). One rule for every surface: crm_admin.models.visible_deals_condition.
 CRM_DEAL_VISIBILITY = env.str("CRM_DEAL_VISIBILITY", default="all")
-if CRM_DEAL_VISIBILITY not in ("all", "own"):
-    raise ImproperlyConfigured(
-        f'CRM_DEAL_VISIBILITY is "all" or "own", not {CRM_DEAL_VISIBILITY!r}.'
-    )
-# The dashboard's pipeline-history figures (90 days of stage history) are read at most this
-# often, kept in the cache in between (0: read on every view).
 CRM_HISTORY_CACHE_SECONDS = env.int("CRM_HISTORY_CACHE_SECONDS", default=300)
+CRM_PHONE_REGION = env.str("CRM_PHONE_REGION", default="US")
 
 # HTTPS hardening is on whenever DEBUG is off; each switch can be turned off behind a proxy
 # that terminates TLS differently.
@@ -250,55 +242,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
-# Requests per token user: "<n>/<second|minute|hour|day>". Checked here: DRF would only fail
-# at the first token request, with a 500.
-API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1000/hour")
-if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
-    raise ImproperlyConfigured(
-        f"API_THROTTLE_RATE={API_THROTTLE_RATE!r}: expected requests per period, e.g. 1000/hour."
-    )
-
-REST_FRAMEWORK = {
-    # Token first: an anonymous request is told how to authenticate (401, WWW-Authenticate).
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    # Staff only unless a view asks for more (the CRM endpoints require the model's view_*).
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
-    "DEFAULT_PAGINATION_CLASS": "crm_admin.api.pagination.CRMPagination",
-    "DEFAULT_THROTTLE_CLASSES": ["crm_admin.api.throttles.TokenRateThrottle"],
-    # Counted per user, in the default cache (local memory: per server process).
-    "DEFAULT_THROTTLE_RATES": {"token": API_THROTTLE_RATE},
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-
-SPECTACULAR_SETTINGS = {
-    "TITLE": "CRM API",
-    "DESCRIPTION": "Read-only access to the CRM's companies, contacts, deals and notes.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
-    # Swagger UI's files come from drf-spectacular-sidecar through our own static files:
-    # the docs work on machines without internet access.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    # drf-spectacular's own hook (enums), then the error answers (400/401/403/404/429).
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "crm_admin.api.schema.add_error_responses",
-    ],
-    "ENUM_NAME_OVERRIDES": {
-        "ContactStatusEnum": "crm_admin.models.Contact.Status",
-        "StageOutcomeEnum": "crm_admin.models.Stage.Outcome",
-    },
-}
+# Requests per token user: "<n>/<second|minute|hour|day>", counted in the default cache. The
+# API sets its own authentication, permissions, pagination and schema (crm_admin/api/views.py):
+# REST_FRAMEWORK and SPECTACULAR_SETTINGS are left to DRF's defaults.
+CRM_API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1000/hour")
 
 # CSV / XLSX / JSON import and export (django-import-export; resources in crm_admin/resources/).
 # An import is all or nothing: it runs in one transaction, rolled back on any row's error.
@@ -314,21 +261,6 @@ CRM_IMPORT_MAX_UPLOAD_MB = env.float("CRM_IMPORT_MAX_UPLOAD_MB", default=20)
 CRM_IMPORT_MAX_ROWS = env.int("CRM_IMPORT_MAX_ROWS", default=1_000_000)
 CRM_IMPORT_MAX_COLUMNS = env.int("CRM_IMPORT_MAX_COLUMNS", default=50)
 
-UNFOLD = {
-    "SITE_TITLE": _("CRM"),
-    "SITE_HEADER": _("CRM"),
-    "SITE_SUBHEADER": _("Companies, contacts and deals"),
-    "SITE_SYMBOL": "handshake",
-    "SITE_URL": "/admin/",
-    "SHOW_VIEW_ON_SITE": False,
-    "SIDEBAR": {
-        "show_search": True,
-        "show_all_applications": False,
-        "navigation": "crm_admin.dashboard.sidebar_navigation",
-    },
-    "TABS": "crm_admin.admin.saved_filters.saved_filter_tabs",
-    "DASHBOARD_CALLBACK": "crm_admin.dashboard.dashboard_callback",
-    # The compact classes of the CRM's lists (crm_admin/cells.py), and the page shown to a
-    # browser without JavaScript (crm_admin/styles.py).
-    "STYLES": ["crm_admin.cells.stylesheet", "crm_admin.styles.no_script"],
-}
+# The CRM's sidebar, dashboard, saved-filter tabs and styles (crm_admin/unfold_settings.py); the
+# "view site" link leads back to the admin, which is the whole site here.
+UNFOLD = crm_unfold_settings(SITE_URL="/admin/")

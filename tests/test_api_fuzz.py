@@ -22,6 +22,7 @@ from django.db import close_old_connections
 from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
+from drf_spectacular.settings import patched_settings
 from hypothesis import HealthCheck, Phase, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
@@ -32,6 +33,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from crm_admin.api.schema import SPECTACULAR_SETTINGS
 from project.wsgi import application
 from tests.factories import make_deal
 
@@ -60,9 +62,11 @@ CHECKS = [
 
 
 def served_schema() -> dict:
-    """The schema /api/schema/ serves, generated the same way without a request or a database
-    (schemathesis 4.32's fixture-based loader does not run under pytest 9)."""
-    generated = SchemaGenerator().get_schema(request=None, public=True)
+    """The schema /api/schema/ serves, generated the same way (with the CRM's schema
+    settings) without a request or a database (schemathesis 4.32's fixture-based loader does
+    not run under pytest 9)."""
+    with patched_settings(SPECTACULAR_SETTINGS):
+        generated = SchemaGenerator().get_schema(request=None, public=True)
     return json.loads(OpenApiJsonRenderer().render(generated))
 
 

@@ -76,4 +76,5 @@ def test_the_rule_reaches_deals_through_other_models(settings, deals):
 def test_an_unknown_visibility_refuses_to_start():
     result = run_manage("check", DEBUG="1", CRM_DEAL_VISIBILITY="mine")
     assert result.returncode != 0
-    assert 'CRM_DEAL_VISIBILITY is "all" or "own", not \'mine\'' in result.stderr
+    message = 'CRM_DEAL_VISIBILITY=\'mine\': expected "all" or "own".'
+    assert f"(crm_admin.E001) {message}" in result.stderr

@@ -17,3 +17,6 @@ from crm_admin.admin import (  # noqa: F401
 )
 
 admin.site.index_title = _("Overview")
+# The CRM owns the admin index: its dashboard (UNFOLD["DASHBOARD_CALLBACK"] fills it in). A host
+# project that wants its own sets admin.site.index_template in its urls.py, which runs later.
+admin.site.index_template = "admin/crm_admin/dashboard.html"

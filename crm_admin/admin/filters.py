@@ -6,7 +6,6 @@ keeps meaning the same thing as time passes.
 
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.filters import DateFieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -24,6 +23,7 @@ from unfold.contrib.filters.admin import (
 from unfold.utils import parse_datetime_str
 
 from crm_admin.admin.autocomplete import is_storable_key, related_key_field
+from crm_admin.conf import crm_settings
 from crm_admin.deal_history import LostReason
 from crm_admin.formats import UNSTORABLE_MOMENT, is_storable_moment, parse_id
 from crm_admin.models import Stage
@@ -51,7 +51,7 @@ class LastContactedFilter(DropdownFilter):
             (
                 "due",
                 _("Due a follow-up: next step due, or none and not contacted for %(days)d days")
-                % {"days": settings.CRM_FOLLOW_UP_DAYS},
+                % {"days": crm_settings.CRM_FOLLOW_UP_DAYS},
             ),
         ]
 

@@ -89,3 +89,40 @@ def add_error_responses(result, generator, request, public):
                     },
                 )
     return result
+
+
+def crm_endpoints_only(endpoints):
+    """PREPROCESSING_HOOKS entry: the CRM's schema documents the CRM's endpoints, not a host
+    project's own API mounted beside it."""
+    return [
+        endpoint
+        for endpoint in endpoints
+        if getattr(endpoint[3], "cls", type(None)).__module__.startswith("crm_admin.")
+    ]
+
+
+# The settings of the CRM's schema and docs views, applied by those views alone
+# (drf-spectacular's `custom_settings`), so that a host's SPECTACULAR_SETTINGS stay its own.
+# `manage.py spectacular --custom-settings crm_admin.api.schema.SPECTACULAR_SETTINGS` writes
+# the same schema to a file.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CRM API",
+    "DESCRIPTION": "Read-only access to the CRM's companies, contacts, deals and notes.",
+    "VERSION": "1.0.0",
+    # Swagger UI's files come from drf-spectacular-sidecar through the static files: the docs
+    # work on machines without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "PREPROCESSING_HOOKS": ["crm_admin.api.schema.crm_endpoints_only"],
+    # drf-spectacular's own hook (enums), then the error answers (400/401/403/404/429).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crm_admin.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "ContactStatusEnum": "crm_admin.models.Contact.Status",
+        "StageOutcomeEnum": "crm_admin.models.Stage.Outcome",
+    },
+}

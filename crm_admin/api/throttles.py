@@ -1,11 +1,12 @@
 from rest_framework.authtoken.models import Token
-from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
+
+from crm_admin.conf import crm_settings
 
 
 class TokenRateThrottle(UserRateThrottle):
-    """Limit requests authenticated with an API token, per user, to the `token` rate
-    (the `API_THROTTLE_RATE` setting).
+    """Limit requests authenticated with an API token, per user, to CRM_API_THROTTLE_RATE
+    (the `API_THROTTLE_RATE` variable of the standalone project).
 
     Session requests pass: they are staff browsing the API from a logged-in admin at human
     speed, and the admin itself is not throttled either. Counts live in the default cache,
@@ -15,8 +16,9 @@ class TokenRateThrottle(UserRateThrottle):
     scope = "token"
 
     def get_rate(self):
-        # DRF binds the rates at import; reading them here lets a settings change apply.
-        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        # The CRM's own setting, not REST_FRAMEWORK's rates, which are the host project's;
+        # read per request, so that a settings change applies.
+        return crm_settings.CRM_API_THROTTLE_RATE
 
     def allow_request(self, request, view):
         if not isinstance(request.auth, Token):

@@ -1,3 +1,8 @@
+"""The CRM's API, for a host project to include once: `path("api/crm/", include(
+"crm_admin.api.urls"))`. The lists and details, the browsable root, the OpenAPI schema
+(`schema/`) and Swagger UI (`docs/`)."""
+
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from crm_admin.api import views
@@ -5,6 +10,7 @@ from crm_admin.api import views
 app_name = "crm_api"
 
 router = DefaultRouter()
+router.APIRootView = views.APIRootView
 router.register("companies", views.CompanyViewSet, basename="company")
 router.register("contacts", views.ContactViewSet, basename="contact")
 router.register("deals", views.DealViewSet, basename="deal")
@@ -22,4 +28,8 @@ router.register(
     basename="deal-note",
 )
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("schema/", views.SchemaView.as_view(), name="schema"),
+    path("docs/", views.APIDocsView.as_view(), name="docs"),
+]

@@ -1,22 +1,56 @@
 from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.views import SpectacularSwaggerSplitView
-from rest_framework import mixins, viewsets
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.settings import patched_settings
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework import mixins, routers, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import MethodNotAllowed, NotAuthenticated
 from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 
-from crm_admin.api import filters, schema, selectors, serializers  # noqa: F401 (schema: extension)
+from crm_admin.api import filters, selectors, serializers
 from crm_admin.api.ordering import StableOrderingFilter
+from crm_admin.api.pagination import CRMPagination
 from crm_admin.api.permissions import StaffViewPermission
+
+# Importing the schema module registers its filter extension before any schema is made.
+from crm_admin.api.schema import SPECTACULAR_SETTINGS
+from crm_admin.api.throttles import TokenRateThrottle
 from crm_admin.models import Contact, Deal
 
 
-class CRMReadOnlyMixin:
+class CRMAPIMixin:
+    """How every CRM endpoint authenticates and throttles, set here rather than read from
+    REST_FRAMEWORK, which is the host project's: a token first (an anonymous request is told
+    how to authenticate: 401, WWW-Authenticate), then the admin's session."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    throttle_classes = [TokenRateThrottle]
+    versioning_class = None
+    # drf-spectacular's, whatever REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS is: its generator
+    # refuses a view with another, even one it leaves out.
+    schema = AutoSchema()
+
+
+class APIRootView(CRMAPIMixin, routers.APIRootView):
+    """The browsable root, linking the lists: for staff."""
+
+    permission_classes = [IsAdminUser]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    schema = None  # not an operation of the API, as for DRF's own root
+
+
+class CRMReadOnlyMixin(CRMAPIMixin):
     permission_classes = [StaffViewPermission]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
     filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+    pagination_class = CRMPagination
 
     def initial(self, request, *args, **kwargs):
         # The API is read-only whoever asks: a write is refused for what it is (405) before
@@ -151,16 +185,36 @@ class DealNoteViewSet(NoteViewSet):
         return selectors.deal_notes_for_api(deal_id=deal_id, user=self.request.user)
 
 
-class APIDocsView(SpectacularSwaggerSplitView):
+class SchemaView(CRMAPIMixin, SpectacularAPIView):
+    """The OpenAPI schema of the CRM's endpoints (YAML; JSON with `Accept:
+    application/json`), for staff, generated with the CRM's own schema settings."""
+
+    permission_classes = [IsAdminUser]
+    custom_settings = SPECTACULAR_SETTINGS
+    schema = None  # not an operation of the API
+
+
+class APIDocsView(CRMAPIMixin, SpectacularSwaggerSplitView):
     """Swagger UI for staff; a visitor who is not logged in goes to the admin login first.
 
     The split view serves Swagger UI's start-up script as a file (`?script`) instead of inline,
-    so the Content-Security-Policy needs no 'unsafe-inline' for scripts.
+    so the Content-Security-Policy needs no 'unsafe-inline' for scripts. Its files and options
+    are the CRM's schema settings (self-hosted Swagger UI, no online validator).
     """
+
+    permission_classes = [IsAdminUser]
+    title = SPECTACULAR_SETTINGS["TITLE"]
+    url_name = "crm_api:schema"
+    schema = None  # not an operation of the API
+
+    def get(self, request, *args, **kwargs):
+        with patched_settings(SPECTACULAR_SETTINGS):
+            return super().get(request, *args, **kwargs)
 
     def handle_exception(self, exc):
         if isinstance(exc, NotAuthenticated):
-            return redirect_to_login(self.request.get_full_path())
+            # The admin's login, whatever the host project's LOGIN_URL is.
+            return redirect_to_login(self.request.get_full_path(), reverse("admin:login"))
         return super().handle_exception(exc)
 
 

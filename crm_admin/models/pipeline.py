@@ -3,7 +3,6 @@
 import enum
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -11,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm_admin.conf import crm_settings
 from crm_admin.deal_history import DealStageChange, LostReason
 from crm_admin.folding import FoldedKeyField, FoldedKeys, FoldedKeysQuerySet, fold
 from crm_admin.locks import transaction_lock
@@ -38,7 +38,7 @@ def sees_all_deals(user) -> bool:
     """Whether `user` sees every deal: CRM_DEAL_VISIBILITY is "all" (the default), or the
     user has crm_admin.view_all_deals (superusers have every permission). No query beyond
     Django's permission cache."""
-    return settings.CRM_DEAL_VISIBILITY == "all" or user.has_perm("crm_admin.view_all_deals")
+    return crm_settings.CRM_DEAL_VISIBILITY == "all" or user.has_perm("crm_admin.view_all_deals")
 
 
 def visible_deals_condition(user, *, through: str = "") -> Q:

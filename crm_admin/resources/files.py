@@ -13,12 +13,13 @@ from decimal import Decimal
 from itertools import chain
 
 import tablib
-from django.conf import settings
 from django.contrib.admin.utils import get_fields_from_path
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export.formats import base_formats
+
+from crm_admin.conf import crm_settings
 
 BATCH_SIZE = 2000
 PREVIEW_ROWS = 100
@@ -40,11 +41,11 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def max_rows() -> int:
-    return settings.CRM_IMPORT_MAX_ROWS
+    return crm_settings.CRM_IMPORT_MAX_ROWS
 
 
 def max_columns() -> int:
-    return settings.CRM_IMPORT_MAX_COLUMNS
+    return crm_settings.CRM_IMPORT_MAX_COLUMNS
 
 
 def _not_utf(encoding: str, error: UnicodeDecodeError, skipped: int = 0) -> ImportFileError:

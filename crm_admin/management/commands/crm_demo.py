@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,7 +14,6 @@ from crm_admin import services
 from crm_admin.deal_history import DealStageChange, LostReason
 from crm_admin.models import Company, Contact, Deal, Stage
 
-FIXTURES_DIR = Path(settings.BASE_DIR) / "fixtures"
 DEMO_USERNAME = "admin"
 
 # The fixtures' dates are fixed; next steps are given relative to the day the demo is loaded,
@@ -80,6 +79,18 @@ def _steps_by_value(pks: list[int], plan: list, today: date) -> dict[tuple, list
     return steps
 
 
+def demo_fixtures() -> list[str]:
+    """The demo data set's files, in load order: crm_admin/demo/ in an installed package,
+    which pyproject.toml builds from a checkout's top-level fixtures/ (where the standalone
+    product keeps them, loadable with loaddata)."""
+    app_dir = Path(__file__).resolve().parents[2]
+    for folder in (app_dir / "demo", app_dir.parent / "fixtures"):
+        files = sorted(str(path) for path in folder.glob("*.json"))
+        if files:
+            return files
+    raise CommandError(f"No demo data set in {app_dir / 'demo'}: reinstall the package.")
+
+
 class Command(BaseCommand):
     help = (
         "Load the demo data set once (only into a database without CRM records) and, when DEBUG "
@@ -100,7 +111,7 @@ class Command(BaseCommand):
         if Company.objects.exists() or Contact.objects.exists() or Deal.objects.exists():
             self.stdout.write("CRM data already present: demo data not loaded.")
             return False
-        fixtures = sorted(str(path) for path in FIXTURES_DIR.glob("*.json"))
+        fixtures = demo_fixtures()
         call_command("loaddata", *fixtures, verbosity=0)
         self.stdout.write(self.style.SUCCESS(f"Loaded the demo data ({len(fixtures)} fixtures)."))
         return True
