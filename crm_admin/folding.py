@@ -172,21 +172,38 @@ class FoldedKeysQuerySet(models.QuerySet):
         with transaction.atomic(using=self.db):
             pks = list(self.values_list("pk", flat=True))
             count = super().update(**kwargs)
-            type(self)(self.model, using=self.db).filter(pk__in=pks)._derive(partial)
+            type(self)(self.model, using=self.db).filter(pk__in=pks).derive_keys(partial)
         return count
 
     update.alters_data = True
 
-    def _derive(self, keys) -> None:
-        """Recompute `keys` on these rows from their stored sources, by batches."""
+    def derive_keys(self, keys=None, *, batch_size: int = 2000) -> int:
+        """Recompute the derived `keys` (every derived key of the model when None) of these
+        rows from their stored sources, and write the rows where one changed: after a bulk
+        write that skipped them, or once a rule's setting (CRM_PHONE_REGION) changed.
+
+        Reads `batch_size` rows per query (pk, sources and keys only) and writes each batch's
+        changed rows with one bulk_update (one UPDATE per batch, more if the database limits
+        its parameters); nothing else of the rows is written, `updated_at` included. Returns
+        the number of rows written. A key that now collides under a unique constraint raises
+        IntegrityError."""
         fields = derived_keys(self.model)
+        keys = list(fields if keys is None else keys)
         sources = {source for key in keys for source in fields[key].sources}
-        rows = self.only("pk", *sources).order_by("pk").iterator(chunk_size=2000)
-        for batch in itertools.batched(rows, 2000):
+        rows = self.only("pk", *sources, *keys).order_by("pk").iterator(chunk_size=batch_size)
+        written = 0
+        for batch in itertools.batched(rows, batch_size):
+            changed = []
             for row in batch:
-                for key in keys:
-                    setattr(row, key, fields[key].derive_for(row))
-            models.QuerySet.bulk_update(self, batch, list(keys))
+                values = {key: fields[key].derive_for(row) for key in keys}
+                if any(getattr(row, key) != value for key, value in values.items()):
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                    changed.append(row)
+            if changed:
+                models.QuerySet.bulk_update(self, changed, keys)
+                written += len(changed)
+        return written
 
     def bulk_update(self, objs, fields, batch_size=None):
         objs = tuple(objs)

@@ -1,9 +1,10 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from crm_admin.conf import crm_settings
 
 
 def format_money(value: Decimal | None, *, currency: bool = True) -> str:
@@ -13,7 +14,7 @@ def format_money(value: Decimal | None, *, currency: bool = True) -> str:
     if value is None:
         return "-"
     text = f"{value:,.2f}"
-    return f"{settings.CRM_CURRENCY} {text}" if currency else text
+    return f"{crm_settings.CRM_CURRENCY} {text}" if currency else text
 
 
 # The largest id a 64-bit primary key holds; longer digit strings would overflow the database.
@@ -24,6 +25,9 @@ def parse_id(text: str) -> int | None:
     """`text` as a record id (ASCII digits that fit a 64-bit key), or None if it is not one."""
     text = (text or "").strip()
     if not (text.isascii() and text.isdigit()):
+        return None
+    # Counted before int(), which refuses more than 4,300 digits with a ValueError.
+    if len(text.lstrip("0")) > len(str(MAX_ID)):
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID else None

@@ -4,17 +4,25 @@ Emails and company names are unique once folded (crm_admin.folding); what is lef
 near-duplicate, which these keys find by index lookups:
 
 - a company's *name key*: its name folded, Latin, Greek and Cyrillic accents and Hebrew and
-  Arabic vowel marks dropped, punctuation gone and legal forms (Inc, Ltd, GmbH, S.A., ООО,
-  株式会社...) left out, the words run together: "Acme Inc.", "ACME, Inc" and "acme" share "acme";
-- a company's *domain key*: its website's host, the scheme and `www.` dropped, so that
-  "https://www.acme.com/about" and "acme.com" share "acme.com" (on hosts many companies share,
-  such as linkedin.com, the first two path segments are part of the key);
+  Arabic vowel marks dropped (Japanese voicing marks and Indic vowel signs make other letters
+  and are kept), punctuation gone and legal forms (Inc, Ltd, GmbH, S.A., ООО, 株式会社, (주)...)
+  left out, first or last, the words run together: "Acme Inc.", "ACME, Inc" and "acme" share
+  "acme". A name that is only a legal form ("Inc") keeps it as its key;
+- a company's *domain key*: its website's host, the scheme, port and `www.` dropped, punycode
+  read as Unicode, so that "https://www.acme.com/about" and "acme.com" share "acme.com" (on
+  hosts many companies share, such as linkedin.com and its subdomains, the first two path
+  segments are part of the key). A host without a dot ("n/a", "localhost") has no key;
 - a contact's *phone key*: the number in E.164 as the `phonenumbers` library reads it, national
   numbers read in settings.CRM_PHONE_REGION ("US" by default), an extension kept: "(212)
-  555-0142" and "+1 212 555 0142" share "+12125550142"; a number the library cannot read keeps
-  its digits;
-- a contact's *name key*: the full name folded as a company's name is, its words sorted, so
-  "José Smith" and "smith, jose" share "jose smith". Names match within the same company only.
+  555-0142" and "+1 212 555 0142" share "+12125550142". Text around a number ("212-555-0142
+  (office)") is left out; a value with no number the library can read keeps its digits, when
+  it has at least five. Changing CRM_PHONE_REGION changes the keys of national numbers: run
+  `manage.py crm_match_keys` to recompute those stored;
+- a contact's *name key*: the full name folded as a company's name is, its words sorted, and
+  in each Latin word an "h" after the first letter and doubled letters left out: "José Smith"
+  and "smith, jose" share "jose smit", as do "Jon Smith" and "John Smith" ("jon smit"), and
+  "Philip Anders" and "Phillip Anders" ("anders pilip"). Names match within the same company
+  only.
 
 A key is '' when there is nothing to match on. Each key is a column (MatchKeyField) kept by
 every write path as the folded keys are, and indexed where it is not ''.
@@ -25,11 +33,11 @@ every write path as the folded keys are, and indexed where it is not ''.
 
 import contextlib
 import unicodedata
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
-from django.conf import settings
 
+from crm_admin.conf import crm_settings
 from crm_admin.folding import DerivedKeyField, fold
 
 # Legal forms left out of a company's name key, as its last word or its last words run
@@ -40,25 +48,27 @@ LEGAL_SUFFIXES = frozenset(
     kgaa gmbhcokg ohg ug ev sa sas sasu sarl eurl sca scs spa srl srls sl slu sau bv nv vof cv
     oy oyj ab as asa aps ks sro spzoo doo dd ad ood eood ooo zao oao pao ao kk gk yk pty ptyltd
     pte pteltd bhd sdnbhd tbk pt ltda cialtda eireli sadecv sabdecv sapidecv srldecv sdecv
-    sderl gmbhandcokg agandcokg andco andcokg αε επε ικε οε εε
+    sderl gmbhandcokg agandcokg andco andcokg αε επε ικε οε εε ооо зао оао пао ао ип тов пп ат
     """.split()
 )
-# Legal forms written first: "ООО «Ромашка»", "АО Банк".
+# Legal forms written first: "ООО «Ромашка»", "АО Банк" (or last: "Ромашка ООО").
 LEGAL_PREFIXES = frozenset("ooo ооо зао оао пао ао ип тов пп ат".split())
-# Legal forms of Chinese, Japanese and Korean names, written without spaces, first or last.
+# Legal forms of Chinese, Japanese and Korean names, written without spaces, first or last;
+# the longer first, so that "股份有限公司" goes whole rather than leave "股份".
 CJK_LEGAL_FORMS = (
+    "股份有限公司",
+    "有限责任公司",
     "株式会社",
     "有限会社",
     "合同会社",
     "合資会社",
     "合名会社",
     "有限公司",
-    "股份有限公司",
-    "有限责任公司",
     "주식회사",
-    "(주)",
-    "㈜",
 )
+# Their abbreviations in parentheses, anywhere in the name: "(주)삼성", "㈱トヨタ", "トヨタ（株）"
+# (the one-character forms and full-width parentheses are these once folded).
+CJK_ABBREVIATED_FORMS = ("(주)", "(株)", "(有)")
 _LEADING_ARTICLES = frozenset({"the"})
 # Latin letters that do not decompose into a base letter and an accent.
 _LATIN_LETTERS = str.maketrans(
@@ -136,7 +146,10 @@ def _without_legal_forms(tokens: list[str]) -> list[str]:
 
 def company_name_key(name: str | None) -> str:
     """The name key of a company called `name` ('' for no name)."""
-    tokens = words(name)
+    folded = fold(name)
+    for form in CJK_ABBREVIATED_FORMS:
+        folded = folded.replace(form, " ")
+    tokens = words(folded) or words(name)
     if not tokens:
         return ""
     joined = "".join(_without_legal_forms(tokens))
@@ -144,6 +157,20 @@ def company_name_key(name: str | None) -> str:
         if joined != form:
             joined = joined.removeprefix(form).removesuffix(form) or joined
     return joined
+
+
+def _unicode_label(label: str) -> str:
+    """A host's label as Unicode: "xn--mnchen-3ya" is "münchen". Punycode is read directly,
+    not by the "idna" codec, which refuses labels IDNA 2003 maps ("straße" is "xn--strae-oqa"
+    under IDNA 2008, "strasse" under 2003); a label that does not read back is kept."""
+    if not label.startswith("xn--"):
+        return label
+    encoded = label[4:].encode("ascii", "replace")
+    with contextlib.suppress(UnicodeError):
+        decoded = encoded.decode("punycode")
+        if not decoded.isascii() and decoded.encode("punycode") == encoded:
+            return decoded
+    return label
 
 
 def domain_key(website: str | None) -> str:
@@ -158,20 +185,24 @@ def domain_key(website: str | None) -> str:
         host = parts.hostname or ""
     except ValueError:
         return ""
-    host = host.rstrip(".")
-    if host.startswith("xn--") or ".xn--" in host:
-        with contextlib.suppress(UnicodeError):
-            host = host.encode("ascii").decode("idna")
+    host = ".".join(map(_unicode_label, host.rstrip(".").split(".")))
     host = fold(host).removeprefix("www.")
-    if host in SHARED_HOSTS:
-        segments = [segment for segment in parts.path.split("/") if segment][:2]
-        return "/".join([host, *map(fold, segments)])
+    if "." not in host:
+        return ""  # "n/a", "localhost", "https://www.": no website to match on
+    shared = next((name for name in SHARED_HOSTS if host.endswith(f".{name}")), host)
+    if shared in SHARED_HOSTS:
+        segments = [unquote(segment) for segment in parts.path.split("/") if segment][:2]
+        return "/".join([shared, *map(fold, segments)])
     return host
+
+
+# The most of a phone value read for a number (phonenumbers itself reads at most 250).
+_PHONE_TEXT_LIMIT = 250
 
 
 def phone_region() -> str:
     """The region national phone numbers are read in (settings.CRM_PHONE_REGION)."""
-    return getattr(settings, "CRM_PHONE_REGION", "US")
+    return crm_settings.CRM_PHONE_REGION
 
 
 def phone_key(phone: str | None, region: str | None = None) -> str:
@@ -179,10 +210,19 @@ def phone_key(phone: str | None, region: str | None = None) -> str:
     text = (phone or "").strip()
     if not text:
         return ""
+    region = region or phone_region()
     try:
-        number = phonenumbers.parse(text, region or phone_region())
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        # A note beside the number ("212-555-0142 (office)") reads as letters of a vanity
+        # number or as too long: the first number found in the text is the one.
+        found = phonenumbers.PhoneNumberMatcher(
+            text[:_PHONE_TEXT_LIMIT], region, leniency=phonenumbers.Leniency.POSSIBLE
+        )
+        match = next(iter(found), None)
+        number = match.number if match else None
     if number is not None and phonenumbers.is_possible_number(number):
         key = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return f"{key};ext={number.extension}" if number.extension else key
@@ -190,9 +230,20 @@ def phone_key(phone: str | None, region: str | None = None) -> str:
     return digits if len(digits) >= 5 else ""
 
 
+def _spelling(word: str) -> str:
+    """A Latin-letter word as it sounds more than as it is spelled: an "h" after its first
+    letter dropped and doubled letters written once, so that "Jon" and "John", "Philip" and
+    "Phillip", "Sara" and "Sarah" are one name. Words in other scripts are kept as they are."""
+    if not word.isascii() or not word.isalpha():
+        return word
+    letters = word[0] + word[1:].replace("h", "")
+    return "".join(letter for i, letter in enumerate(letters) if i == 0 or letters[i - 1] != letter)
+
+
 def person_name_key(first_name: str | None, last_name: str | None) -> str:
-    """The name key of a person, whichever way round the names are written."""
-    return " ".join(sorted(words(f"{first_name or ''} {last_name or ''}")))
+    """The name key of a person, whichever way round the names are written, each Latin word
+    by its sound (_spelling): "John Smith", "Jon Smith" and "smith, jon" share "jon smit"."""
+    return " ".join(sorted(map(_spelling, words(f"{first_name or ''} {last_name or ''}"))))
 
 
 RULES = {

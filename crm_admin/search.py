@@ -5,7 +5,8 @@ A word matches when it appears, ignoring case, in any of the fields; every word 
 Each word adds a condition to the query, so the number of words is capped: about 1,100 words
 exceed SQLite's expression depth ("Expression tree is too large"). Words shorter than
 MIN_WORD_LENGTH are left out: a substring of one or two letters matches a large part of any
-table and no index can find it, so each keystroke would read every row.
+table and no index can find it, so each keystroke would read every row. A contact search
+also finds, by a whole email, the contact a contact with that email was merged into.
 
 On PostgreSQL the fields carry trigram indexes on the expression Django's `icontains` emits
 (`UPPER(col::text) LIKE UPPER('%word%')`, migration 0009), and a search runs in two steps,
@@ -28,11 +29,13 @@ Elsewhere (SQLite) one query does it, with the record's id in a UNION of one que
 from functools import reduce
 from operator import or_
 
-from django.conf import settings
 from django.db import connections
 from django.db.models import BooleanField, F, Func, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils.text import smart_split
+
+from crm_admin.conf import crm_settings
+from crm_admin.folding import fold
 
 MAX_SEARCH_WORDS = 10
 MIN_WORD_LENGTH = 3
@@ -116,6 +119,28 @@ def _word_matches(model, fields, word: str) -> Q:
     return reduce(or_, branches)
 
 
+def merged_email_matches(model, fields, word: str) -> QuerySet | None:
+    """The contacts into which a contact with the email `word` (whole, ignoring case) was
+    merged, for a contact search that looks at emails: a merged contact's email stays
+    findable (crm_admin.merging). None for any other search or a word that is no email. An
+    index lookup (crm_merged_email_idx), one more branch of the word's condition."""
+    from crm_admin.models import Contact  # the models' package builds on this app's modules
+
+    if model is not Contact or "email" not in fields or "@" not in word:
+        return None
+    return Contact.objects.filter(merged_records__email_key=fold(word))
+
+
+def _search_condition(model, fields, word: str, *, postgresql: bool) -> Q:
+    """One word's condition: in one of `fields`, or the email of a contact merged into it."""
+    merged = merged_email_matches(model, fields, word)
+    if postgresql:
+        condition = _word_matches(model, fields, word)
+        return condition if merged is None else condition | Q(AnyOfSubquery("pk", merged))
+    condition = word_condition(model, fields, word)
+    return condition if merged is None else condition | Q(pk__in=merged.values("pk"))
+
+
 def search_queryset(queryset: QuerySet, fields, text: str) -> QuerySet:
     """`queryset` narrowed to the rows matching every usable word of `text` in `fields`.
 
@@ -125,10 +150,12 @@ def search_queryset(queryset: QuerySet, fields, text: str) -> QuerySet:
     if not words:
         return queryset
     model = queryset.model
-    if connections[queryset.db].vendor != "postgresql":
-        return queryset.filter(*(word_condition(model, fields, word) for word in words))
-    limit = settings.CRM_EXACT_COUNT_LIMIT
-    matches = queryset.filter(*(_word_matches(model, fields, word) for word in words))
+    postgresql = connections[queryset.db].vendor == "postgresql"
+    conditions = [_search_condition(model, fields, word, postgresql=postgresql) for word in words]
+    if not postgresql:
+        return queryset.filter(*conditions)
+    limit = crm_settings.CRM_EXACT_COUNT_LIMIT
+    matches = queryset.filter(*conditions)
     ids = list(matches.order_by().values_list("pk", flat=True)[: limit + 1])
     if len(ids) > limit:
         return matches

@@ -36,6 +36,7 @@ from crm_admin.models import (
     ContactNote,
     Deal,
     DealNote,
+    MergedRecord,
     Stage,
     visible_deals_condition,
 )
@@ -54,6 +55,7 @@ class TimelineSource(enum.IntEnum):
     STAGE_CHANGE = 3  # a deal's creation (from no stage) or move
     DEAL_NOTE = 4
     CONTACT_NOTE = 5
+    MERGED = 6  # a record merged into the timeline's own (crm_admin.merging)
 
 
 ALL_SOURCES = frozenset(TimelineSource)
@@ -67,6 +69,7 @@ class TimelineKind(enum.StrEnum):
     MOVED = "moved"  # into an open stage
     WON = "won"
     LOST = "lost"
+    MERGED = "merged"
 
 
 @dataclass(frozen=True)
@@ -121,16 +124,17 @@ def contact_timeline(
     per_page: int = TIMELINE_PER_PAGE,
 ) -> Page:
     """A contact's history, newest first: its own notes, the notes and stage changes of its
-    deals that `user` may see (each deal's creation among them; every deal without a user)
-    and the contact's creation. Paging and `sources` as deal_timeline(). Queries: one count,
-    one page, one per source present on the page (three at most: the contact's creation is
-    `contact` itself)."""
+    deals that `user` may see (each deal's creation among them; every deal without a user),
+    the contacts merged into it and its creation. Paging and `sources` as deal_timeline().
+    Queries: one count, one page, one per source present on the page (four at most: the
+    contact's creation is `contact` itself)."""
     deals = visible_deals(user, through="deal__")
     parts = {
         TimelineSource.CONTACT: Contact.objects.filter(pk=contact.pk),
         TimelineSource.CONTACT_NOTE: ContactNote.objects.filter(contact=contact),
         TimelineSource.DEAL_NOTE: DealNote.objects.filter(deals, deal__contact=contact),
         TimelineSource.STAGE_CHANGE: DealStageChange.objects.filter(deals, deal__contact=contact),
+        TimelineSource.MERGED: MergedRecord.objects.filter(contact=contact),
     }
     return _timeline(parts, sources, page, per_page, own=contact)
 
@@ -143,12 +147,12 @@ def company_timeline(
     sources: Collection[TimelineSource] = ALL_SOURCES,
     per_page: int = TIMELINE_PER_PAGE,
 ) -> Page:
-    """A company's history, newest first: its creation, its contacts' creation, their notes,
-    and the notes and stage changes of their deals that `user` may see (every deal without a
-    user). Contacts count as the company's while they are (a contact moved to another
-    company takes its history along). Paging and `sources` as deal_timeline(). Queries: one
-    count, one page, one per source present on the page (four at most: the company's
-    creation is `company` itself)."""
+    """A company's history, newest first: its creation, the companies merged into it, its
+    contacts' creation, their notes, and the notes and stage changes of their deals that
+    `user` may see (every deal without a user). Contacts count as the company's while they
+    are (a contact moved to another company takes its history along). Paging and `sources`
+    as deal_timeline(). Queries: one count, one page, one per source present on the page
+    (five at most: the company's creation is `company` itself)."""
     deals = visible_deals(user, through="deal__")
     parts = {
         TimelineSource.COMPANY: Company.objects.filter(pk=company.pk),
@@ -158,6 +162,7 @@ def company_timeline(
         TimelineSource.STAGE_CHANGE: DealStageChange.objects.filter(
             deals, deal__contact__company=company
         ),
+        TimelineSource.MERGED: MergedRecord.objects.filter(company=company),
     }
     return _timeline(parts, sources, page, per_page, own=company)
 
@@ -169,6 +174,7 @@ _TIME_FIELD = {
     TimelineSource.STAGE_CHANGE: "changed_at",
     TimelineSource.DEAL_NOTE: "created_at",
     TimelineSource.CONTACT_NOTE: "created_at",
+    TimelineSource.MERGED: "merged_at",
 }
 
 
@@ -242,6 +248,8 @@ def _read(source: TimelineSource, pks: list[int], *, own) -> dict:
         records = ContactNote.objects.select_related(
             "created_by", *(["contact"] if on_company else [])
         )
+    elif source is TimelineSource.MERGED:
+        records = MergedRecord.objects.select_related("merged_by")
     elif source is TimelineSource.DEAL_NOTE:
         deal = [] if isinstance(own, Deal) else ["deal__contact"] if on_company else ["deal"]
         records = DealNote.objects.select_related("created_by", *deal)
@@ -290,6 +298,15 @@ def _item(source: TimelineSource, record, *, own) -> TimelineItem:
             at=record.created_at,
             who=record.created_by,
             text=record.text,
+            **common,
+        )
+    if source is TimelineSource.MERGED:
+        return TimelineItem(
+            kind=TimelineKind.MERGED,
+            at=record.merged_at,
+            who=record.merged_by,
+            text=_("Merged %(label)s into this %(noun)s.")
+            % {"label": record.label, "noun": own._meta.verbose_name},
             **common,
         )
     text = _("Company created.") if source is TimelineSource.COMPANY else _("Contact created.")

@@ -304,7 +304,7 @@ def test_a_contact_save_never_writes_last_contacted_at(staff_client):
         assert staff_client.post(change_url(contact), data).status_code == 302
     (update,) = update_statements(queries, "crm_admin_contact")
     assignments = update.split(" SET ")[1].split(" WHERE ")[0]
-    assert sorted(re.findall(r'"(\w+)" =', assignments)) == ["phone", "updated_at"]
+    assert sorted(re.findall(r'"(\w+)" =', assignments)) == ["phone", "phone_key", "updated_at"]
 
 
 @pytest.mark.django_db

@@ -431,3 +431,12 @@ def test_pages_hold_50_by_default_and_at_most_200(staff_client):
 def test_a_page_past_the_end_is_not_found(staff_client):
     make_contact()
     assert staff_client.get(reverse("crm_api:contact-list"), {"page": 5}).status_code == 404
+
+
+def test_a_page_number_of_thousands_of_digits_is_past_the_end(staff_client):
+    # Python's int() refuses more than 4,300 digits with a ValueError, not a page.
+    make_contact()
+    url = reverse("crm_api:contact-list")
+    assert staff_client.get(url, {"page": "9" * 5000}).status_code == 404
+    assert staff_client.get(url, {"page_size": "9" * 5000}).status_code == 200
+    assert staff_client.get(url, {"page": "0" * 5000}).status_code == 400

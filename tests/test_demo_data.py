@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crm_admin import selectors
 from crm_admin.deal_history import DealStageChange
+from crm_admin.duplicates import duplicates_of
 from crm_admin.models import (
     Company,
     Contact,
@@ -89,7 +90,21 @@ def test_demo_superuser_gets_a_fresh_printed_password(settings, client):
 
     second = run_demo(settings, debug=True)
     assert "already present" in second and "password:" not in second
-    assert Company.objects.count() == 6, "the demo is loaded once"
+    assert Company.objects.count() == 7, "the demo is loaded once"
+
+
+def test_the_demo_has_a_near_duplicate_company_and_contact_to_find(settings):
+    run_demo(settings, debug=True)
+
+    northwind = Company.objects.get(name="Northwind Traders")
+    twin = Company.objects.get(name="Northwind Traders, Inc.")
+    assert [(m.record, m.reasons) for m in duplicates_of(northwind)] == [
+        (twin, "Same name, Same website")
+    ]
+    maria = Contact.objects.get(email="maria.garcia@northwind.example.com")
+    (match,) = duplicates_of(maria)
+    assert match.record.email == "m.garcia@northwind.example.com"
+    assert match.reasons == "Same phone, Same name at the same company"
 
 
 def test_no_demo_superuser_without_debug(settings):

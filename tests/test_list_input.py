@@ -156,6 +156,26 @@ def test_an_oversized_id_in_a_list_filter_is_refused(viewer_client, url, paramet
     assert (response.status_code, response["Location"]) == (302, f"{url}?e=1")
 
 
+# Past the 4,300 digits Python's int() refuses (a ValueError, not "no such id").
+ENDLESS = "9" * 5000
+
+
+@pytest.mark.parametrize("url", [DEALS, CONTACTS])
+@pytest.mark.parametrize("parameter", ["owner", "lost_reason"])
+def test_an_id_of_thousands_of_digits_in_a_list_filter_is_no_id(staff_client, url, parameter):
+    make_deal(title="Pilot")
+    response = staff_client.get(url, {parameter: ENDLESS})
+    assert response.status_code in (200, 302)
+
+
+def test_an_action_on_a_row_id_of_thousands_of_digits_changes_nothing(staff_client):
+    contact = make_contact()
+    data = {"action": "delete_selected", "_selected_action": [ENDLESS, contact.pk]}
+    response = staff_client.post(CONTACTS, data, follow=True)
+    assert messages_of(response) == ["Those rows are not valid: nothing was changed."]
+    assert Contact.objects.filter(pk=contact.pk).exists()
+
+
 # --- 6. the export page -----------------------------------------------------------------------
 
 

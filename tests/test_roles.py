@@ -243,8 +243,9 @@ def test_a_read_only_user_cannot_save_a_record_by_posting_its_form(client, reade
         (
             SALES_MANAGER,
             DEAL_ACTIONS | {"export_selected", "delete_selected"},
-            CONTACT_ACTIONS | {"export_selected", "delete_selected"},
-            {"export_selected", "delete_selected"},
+            # Merging needs the change and the delete permission: the manager's, not the rep's.
+            CONTACT_ACTIONS | {"export_selected", "delete_selected", "merge_selected"},
+            {"export_selected", "delete_selected", "merge_selected"},
             {"delete_selected"},
         ),
         (READ_ONLY, set(), set(), {"export_selected"}, set()),

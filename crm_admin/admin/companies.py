@@ -7,8 +7,10 @@ from unfold.decorators import display
 
 from crm_admin.admin.actions import ActionPermissionMixin
 from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
+from crm_admin.admin.duplicates import DuplicatesAdminMixin
 from crm_admin.admin.import_export import CompanyImportExportMixin
 from crm_admin.admin.lists import StrictListMixin
+from crm_admin.admin.merge import MergeAdminMixin, merge_selected
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.saved_filters import SavedFiltersListMixin
 from crm_admin.admin.timeline import CompanyHistoryMixin
@@ -21,6 +23,8 @@ class CompanyAdmin(
     StrictListMixin,
     CompanyImportExportMixin,
     ActionPermissionMixin,
+    MergeAdminMixin,
+    DuplicatesAdminMixin,
     SavedFiltersListMixin,
     CompanyHistoryMixin,
     ProtectedDeleteSummaryMixin,
@@ -34,6 +38,7 @@ class CompanyAdmin(
     search_help_text = _("Name, industry or website")
     readonly_fields = ["created_at", "updated_at"]
     fields = ["name", "industry", "website", ("created_at", "updated_at")]
+    actions = [merge_selected]
     # A website typed without a scheme is taken as https (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     protected_relations = {

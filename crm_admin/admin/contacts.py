@@ -9,6 +9,7 @@ from crm_admin import cells
 from crm_admin.admin import actions, next_steps
 from crm_admin.admin.autocomplete import StorableKeysFormMixin
 from crm_admin.admin.concurrency import OptimisticConcurrencyMixin
+from crm_admin.admin.duplicates import DuplicatesAdminMixin
 from crm_admin.admin.filters import (
     BoundedRangeDateTimeFilter,
     LastContactedFilter,
@@ -18,6 +19,7 @@ from crm_admin.admin.filters import (
 )
 from crm_admin.admin.import_export import ContactImportExportMixin
 from crm_admin.admin.lists import StrictListMixin
+from crm_admin.admin.merge import MergeAdminMixin, merge_selected
 from crm_admin.admin.mixins import ProtectedDeleteSummaryMixin
 from crm_admin.admin.next_steps import NextStepAdminMixin, NextStepFilter
 from crm_admin.admin.notes import ContactNoteInline, NoteAuthorMixin
@@ -43,6 +45,8 @@ class ContactAdmin(
     StorableKeysFormMixin,
     ContactImportExportMixin,
     actions.ActionPermissionMixin,
+    MergeAdminMixin,
+    DuplicatesAdminMixin,
     SavedFiltersListMixin,
     NoteAuthorMixin,
     NextStepAdminMixin,
@@ -87,7 +91,13 @@ class ContactAdmin(
         # Last, so it sits right above the notes inline: a note and what comes next, one save.
         next_steps.FIELDSET,
     ]
-    actions = [actions.set_status, actions.set_next_step, actions.add_tags, actions.remove_tags]
+    actions = [
+        actions.set_status,
+        actions.set_next_step,
+        actions.add_tags,
+        actions.remove_tags,
+        merge_selected,
+    ]
     protected_relations = {"deals": _("Reassign or delete the deals first.")}
 
     def get_queryset(self, request):

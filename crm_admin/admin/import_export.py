@@ -11,13 +11,15 @@ What differs from the stock mixin:
   selected" action), and always carry every column, so that an export re-imports unchanged;
 - uploads are limited to settings.CRM_IMPORT_MAX_UPLOAD_MB;
 - the confirm step takes only a temporary file name this site signed, less than a day old:
-  a made-up, forged or expired name gets the import page back, never another file read.
+  a made-up, forged or expired name gets the import page back, never another file read;
+- the preview flags the rows that would make a likely duplicate company or contact (of an
+  existing record, linked, or of another row of the file); the import still writes them.
 """
 
 import os
 
-from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG
@@ -34,6 +36,7 @@ from import_export.results import RowResult
 from import_export.signals import post_export
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
+from crm_admin.conf import crm_settings
 from crm_admin.formats import parse_id
 from crm_admin.resources import (
     FORMATS,
@@ -50,7 +53,7 @@ class UploadLimitImportForm(ImportForm):
 
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
-        limit = settings.CRM_IMPORT_MAX_UPLOAD_MB
+        limit = crm_settings.CRM_IMPORT_MAX_UPLOAD_MB
         if upload.size > limit * 1024 * 1024:
             raise ValidationError(
                 _("The file is %(size).1f MB; the largest file you may import is %(limit)g MB.")
@@ -122,8 +125,38 @@ class CrmImportExportMixin(ImportExportMixin):
             "import_rules": resource.rules,
             "columns": resource.column_names(),
             "required_columns": [column.name for column in resource.columns if column.required],
-            "max_upload_mb": settings.CRM_IMPORT_MAX_UPLOAD_MB,
+            "max_upload_mb": crm_settings.CRM_IMPORT_MAX_UPLOAD_MB,
         }
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        result = (getattr(response, "context_data", None) or {}).get("result")
+        if getattr(result, "duplicates", None):
+            self._link_duplicates(request, result.duplicates)
+        return response
+
+    def _link_duplicates(self, request, report) -> None:
+        """Give each record a flagged row matches the link to its admin page, when the user
+        may see it there (its ModelAdmin says so; no query)."""
+        allowed = {}
+        for flag in report.flags:
+            for match in flag.matches:
+                if match.record is None:
+                    continue
+                model = type(match.record)
+                if model not in allowed:
+                    try:
+                        model_admin = self.admin_site.get_model_admin(model)
+                    except NotRegistered:
+                        allowed[model] = False
+                    else:
+                        allowed[model] = model_admin.has_view_or_change_permission(request)
+                if allowed[model]:
+                    opts = model._meta
+                    match.href = reverse(
+                        f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                        args=[match.record.pk],
+                    )
 
     def get_import_data_kwargs(self, **kwargs):
         kwargs = super().get_import_data_kwargs(**kwargs)

@@ -37,6 +37,7 @@ KIND_MARKS = {
     TimelineKind.MOVED: (_("Moved"), "primary"),
     TimelineKind.WON: (_("Won"), "success"),
     TimelineKind.LOST: (_("Lost"), "danger"),
+    TimelineKind.MERGED: (_("Merged"), "warning"),
 }
 
 
@@ -97,7 +98,7 @@ class DealHistoryMixin(RecordHistoryMixin):
 
 class ContactHistoryMixin(RecordHistoryMixin):
     def history_context(self, request, obj) -> dict:
-        sources = {TimelineSource.CONTACT}
+        sources = {TimelineSource.CONTACT, TimelineSource.MERGED}
         if self.may_view(request, ContactNote):
             sources.add(TimelineSource.CONTACT_NOTE)
         context = {}
@@ -127,7 +128,7 @@ class ContactHistoryMixin(RecordHistoryMixin):
 
 class CompanyHistoryMixin(RecordHistoryMixin):
     def history_context(self, request, obj) -> dict:
-        sources = {TimelineSource.COMPANY}
+        sources = {TimelineSource.COMPANY, TimelineSource.MERGED}
         context = {}
         may_view_contacts = self.may_view(request, Contact)
         if may_view_contacts:

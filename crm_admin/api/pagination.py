@@ -32,7 +32,8 @@ class CRMPagination(PageNumberPagination):
             value = request.query_params.get(name)
             if value is None or (name == self.page_query_param and value in self.last_page_strings):
                 continue
-            if not _WHOLE_NUMBER.fullmatch(value) or int(value) < 1:
+            # Zero is the only whole number below 1; int() would refuse 4,300 digits or more.
+            if not _WHOLE_NUMBER.fullmatch(value) or not value.strip("0"):
                 errors[name] = [_("A positive whole number is required.")]
         if errors:
             raise ValidationError(errors)

@@ -183,8 +183,9 @@ class CrmResource(resources.ModelResource):
         Called by import_data(), which wraps it in a transaction rolled back on errors. Extra
         keyword arguments: `progress(phase, done, total)`, `preview_rows` (how many rows the
         result keeps for display), `error_lines` (how many errors it keeps, None for all; it
-        counts every one) and django-import-export's `retain_instance_in_row_result` (keep
-        every written instance, for the admin history).
+        counts every one), `flag_duplicates` (flag the rows making likely duplicates in
+        `result.duplicates`, before writing; default: in a dry run) and django-import-export's
+        `retain_instance_in_row_result` (keep every written instance, for the admin history).
 
         An import that writes holds the model's import lock (see `lock_import`) from before
         the first row is read until its transaction ends, so two imports of one model run one
@@ -251,6 +252,10 @@ class CrmResource(resources.ModelResource):
                 lines = result.error_lines()
                 raise exceptions.ImportError(str(lines[0]) if lines else _("The file has errors."))
             return result
+        if kwargs.get("flag_duplicates", dry_run):
+            progress("duplicates", 0, len(plans))
+            result.duplicates = self.duplicate_flags(plans, result.preview_rows)
+            progress("duplicates", len(plans), len(plans))
         if dry_run or not plans:
             return result
         try:
@@ -351,6 +356,11 @@ class CrmResource(resources.ModelResource):
         """The row's plan, its identity (to find keys repeated in the file) and the column
         to blame for a repeat. Raises RowError for a problem found only by looking up."""
         raise NotImplementedError
+
+    def duplicate_flags(self, plans: list[Plan], preview_rows: list[PreviewRow]):
+        """The rows that would make likely duplicates (resources/duplicates.py; the flagged
+        `preview_rows` get their reason), or None for a model that is not deduplicated."""
+        return None
 
     def related_created(self) -> dict[type[models.Model], int]:
         """How many companies or tags the rows bring (created by the import, unless dry)."""

@@ -6,6 +6,7 @@ from import_export.results import RowResult
 from crm_admin.folding import fold
 from crm_admin.models import Company
 from crm_admin.resources.base import Column, CrmResource, Plan, clean_cell
+from crm_admin.resources.duplicates import import_duplicate_flags
 
 COMPANY_COLUMNS = (
     Column("name", "name", required=True),
@@ -47,6 +48,9 @@ class CompanyResource(CrmResource):
         else:
             plan = self._updated(existing, cleaned, number)
         return plan, ("name", key), "name"
+
+    def duplicate_flags(self, plans, preview_rows):
+        return import_duplicate_flags(plans, preview_rows=preview_rows)
 
     def write(self, plans, progress):
         self._write_rows(plans, progress)

@@ -16,6 +16,7 @@ from crm_admin.resources.base import (
     clean_cell,
     parse_timestamp,
 )
+from crm_admin.resources.duplicates import import_duplicate_flags
 from crm_admin.resources.files import UNSET
 
 CONTACT_COLUMNS = (
@@ -77,6 +78,7 @@ class ContactResource(OwnerColumn, CrmResource):
         self.ids = Contact.objects.ids_by_key()
         self.companies = Company.objects.ids_by_key()
         self.new_companies: dict[str, str] = {}
+        self.new_company_rows: dict[str, int] = {}  # the first row naming each
         self._load_users()
         self._load_tags()
 
@@ -100,6 +102,7 @@ class ContactResource(OwnerColumn, CrmResource):
             company_key = fold(company) if company else None
             if company_key and company_key not in self.companies:
                 self.new_companies.setdefault(company_key, company)
+                self.new_company_rows.setdefault(company_key, number)
                 related["company_id"] = company_key
             else:
                 values["company_id"] = self.companies.get(company_key)
@@ -126,6 +129,11 @@ class ContactResource(OwnerColumn, CrmResource):
 
     def related_created(self):
         return {Company: len(self.new_companies), Tag: len(self.new_tags)}
+
+    def duplicate_flags(self, plans, preview_rows):
+        # The companies the file creates are flagged too, on the first row naming each.
+        new = {key: (name, self.new_company_rows[key]) for key, name in self.new_companies.items()}
+        return import_duplicate_flags(plans, new_companies=new, preview_rows=preview_rows)
 
     def write(self, plans, progress):
         self._create_missing(Company, self.new_companies, self.companies)

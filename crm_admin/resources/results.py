@@ -16,6 +16,7 @@ class PreviewRow:
     import_type: str
     cells: list[tuple[str, bool]]  # (the value as in the file, whether the record changes)
     changed: list[str]
+    duplicate: str = ""  # why the row looks like a duplicate, when it does
 
 
 @dataclass
@@ -47,6 +48,7 @@ class ImportResult(Result):
         self.ignored_columns: list[str] = []
         self.related_created: dict[type[models.Model], int] = {}
         self.preview_rows: list[PreviewRow] = []
+        self.duplicates = None  # a DuplicateReport (resources/duplicates.py) when flagged
 
     @property
     def created(self) -> int:

@@ -1,5 +1,7 @@
 """`manage.py crm_import {companies,contacts,deals} FILE [--dry-run] [--all-errors]`: all rows
-or none."""
+or none. Companies and contacts that look like duplicates of existing records, or of other
+rows, are listed (the first 200) with their row numbers and the records' ids, and imported as
+they are."""
 
 import argparse
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from crm_admin.resources import ERROR_LINES, FORMATS, RESOURCES, ImportFileError
+from crm_admin.resources.duplicates import flag_lines
 
 
 class Progress:
@@ -41,7 +44,9 @@ class Progress:
 class Command(BaseCommand):
     help = (
         "Import companies, contacts or deals from a CSV, XLSX or JSON file (format from the "
-        "extension, else CSV). All rows or none: any error is listed and nothing is written."
+        "extension, else CSV). All rows or none: any error is listed and nothing is written. "
+        "Rows that look like duplicates of existing records or of other rows are listed too, "
+        "and imported as they are."
     )
 
     def add_arguments(self, parser):
@@ -95,6 +100,7 @@ class Command(BaseCommand):
             progress=bar,
             preview_rows=0,
             error_lines=None if all_errors else ERROR_LINES,
+            flag_duplicates=True,
         )
         bar.close()
 
@@ -119,5 +125,12 @@ class Command(BaseCommand):
         )
         if created := result.related_summary():
             self.stdout.write(f"{'Would also create' if dry_run else 'Also created'}: {created}.")
+        if duplicates := result.duplicates:
+            how = "will be" if dry_run else "were"
+            self.stdout.write(f"{duplicates.summary} They {how} imported as they are:")
+            for line in flag_lines(duplicates):
+                self.stdout.write(f"  {line}")
+            if duplicates.hidden:
+                self.stdout.write(f"  … and {duplicates.hidden:,} more rows.")
         if dry_run:
             self.stdout.write("Dry run: nothing was written.")

@@ -21,6 +21,15 @@ from django.utils import timezone
 
 from crm_admin.deal_history import DealStageChange, LostReason
 from crm_admin.folding import fold
+from crm_admin.management.seed_duplicates import (
+    COMPANY_TWIN_SHARE,
+    CONTACT_TWIN_SHARE,
+    PHONE_SHARE,
+    Phones,
+    twin_name,
+    website_variant,
+)
+from crm_admin.matching import company_name_key, domain_key
 from crm_admin.models import (
     NEXT_STEP_WEEK_DAYS,
     Company,
@@ -125,11 +134,6 @@ INDUSTRIES = [
 
 TOP_LEVEL_DOMAINS = ["com"] * 7 + ["io", "co", "net", "de", "co.uk", "fr", "nl"]
 FREE_MAIL_DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "proton.me", "icloud.com"]
-# Fictional North American numbers: 555-0100 to 555-0199 are reserved for examples.
-AREA_CODES = [
-    "212", "213", "312", "415", "512", "617", "646", "702", "713", "206", "303", "404", "503",
-    "602", "718", "786", "858",
-]
 
 JOB_TITLES = [
     "CEO", "CTO", "CFO", "COO", "Founder", "VP of Sales", "VP of Engineering", "VP of Marketing",
@@ -343,7 +347,9 @@ class Command(BaseCommand):
         "Tags and sales owners (of deals and contacts) are a shared pool; a share of open "
         "deals and contacts get next steps due around today. Every deal gets the stage history "
         "that brought it to its stage (moved by its owner), every lost deal a lost reason. "
-        "Emails and company names stay unique across repeated runs."
+        "Emails, company names and phone numbers stay unique across repeated runs, but for "
+        "about 1% of companies and contacts seeded as near-duplicates of others (another "
+        "spelling of a name, a shared website, the same phone written another way)."
     )
 
     def add_arguments(self, parser):
@@ -375,8 +381,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         """Add the requested rows in one transaction, or nothing on error.
 
-        Cost: one SELECT each for the existing company names and contact emails (kept in
-        memory to stay unique), then one INSERT per --batch-size rows and table (SQLite's
+        Cost: one SELECT each for the existing company names, contact emails and phone keys
+        (kept in memory to stay unique), then one INSERT per --batch-size rows and table (SQLite's
         999-parameter limit makes Django split those into ~100-row statements). Memory is
         roughly 1 KB per contact or deal, for the plans that keep notes and last contacts
         consistent. About 12-15k rows/s on SQLite and PostgreSQL on a 2-core machine.
@@ -471,29 +477,55 @@ class Command(BaseCommand):
     # they do in real use.
 
     def _create_companies(self, count: int) -> list[tuple[int, str, str]]:
-        """Return (id, name, website) of the new companies."""
+        """Return (id, name, website) of the new companies. Names are unique, also once their
+        legal form is dropped (crm_admin.matching's name key), and so are website domains,
+        but for the COMPANY_TWIN_SHARE that repeat a company seeded before
+        (crm_admin/management/seed_duplicates.py)."""
         rng, now = self.rng, self.now
-        taken = set(Company.objects.values_list("name_key", flat=True))
+        rows_now = list(Company.objects.values_list("name_key", "name_match_key", "domain_key"))
+        taken = {name_key for name_key, _match_key, _domain in rows_now}
+        taken_keys = {match_key for _name_key, match_key, _domain in rows_now}
+        taken_domains = {domain for _name_key, _match_key, domain in rows_now}
         created = sorted(now - 3 * YEAR * rng.random() for _ in range(count))
+        seeded: list[tuple[str, str]] = []  # (name, website) of this run's companies
+
+        keys: dict[str, str] = {}  # the name keys free() computed, for the name it accepts
+
+        def free(name: str) -> bool:
+            if fold(name) in taken:
+                return False
+            keys[name] = company_name_key(name)
+            return keys[name] not in taken_keys
+
+        def twin() -> tuple[str, str] | None:
+            name, website = seeded[rng.randrange(len(seeded))]
+            if rng.random() < 0.6:
+                variant = twin_name(rng, name, taken)
+                return (variant, website_variant(rng, website)) if variant else None
+            return self._unique_company_name(free), website_variant(rng, website)
 
         def rows():
             for born in created:
-                name = self._company_name()
-                for _attempt in range(5):
-                    if fold(name) not in taken:
-                        break
-                    name = self._company_name()
-                base, number = name, 1
-                while fold(name) in taken:
-                    number += 1
-                    name = f"{base} {number}"
+                made = twin() if seeded and rng.random() < COMPANY_TWIN_SHARE else None
+                if made is None:
+                    name = self._unique_company_name(free)
+                    stem, _, suffix = name.rpartition(" ")
+                    slug = _slug(stem if suffix in COMPANY_SUFFIXES else name)
+                    domain, number = f"{slug}.{rng.choice(TOP_LEVEL_DOMAINS)}", 1
+                    while domain in taken_domains:
+                        number += 1
+                        domain = f"{slug}{number}.{rng.choice(TOP_LEVEL_DOMAINS)}"
+                    made = name, f"https://www.{domain}"
+                name, website = made
                 taken.add(fold(name))
-                stem, _, suffix = name.rpartition(" ")
-                domain = _slug(stem if suffix in COMPANY_SUFFIXES else name)
+                taken_keys.add(keys.get(name) or company_name_key(name))
+                keys.clear()
+                taken_domains.add(domain_key(website))
+                seeded.append(made)
                 yield Company(
                     name=name,
                     industry=rng.choice(INDUSTRIES) if rng.random() < 0.95 else "",
-                    website=f"https://www.{domain}.{rng.choice(TOP_LEVEL_DOMAINS)}",
+                    website=website,
                     created_at=born,
                     updated_at=_between(rng, born, now),
                 )
@@ -503,11 +535,27 @@ class Command(BaseCommand):
 
         return self._bulk_create(Company, "companies", rows(), count, keep=keep)
 
+    def _unique_company_name(self, free) -> str:
+        """A company name that free(name) accepts: drawn again a few times, then numbered."""
+        name = self._company_name()
+        for _attempt in range(5):
+            if free(name):
+                return name
+            name = self._company_name()
+        base, number = name, 1
+        while not free(name):
+            number += 1
+            name = f"{base} {number}"
+        return name
+
     def _company_name(self) -> str:
         rng = self.rng
         shape = rng.random()
-        if shape < 0.55:
+        if shape < 0.2:
             words = [rng.choice(COMPANY_WORDS), rng.choice(COMPANY_NOUNS)]
+        elif shape < 0.55:
+            # Two words and a noun: enough names for a large seed to keep them unique.
+            words = [*rng.sample(COMPANY_WORDS, 2), rng.choice(COMPANY_NOUNS)]
         elif shape < 0.75:
             words = [rng.choice(LAST_NAMES), rng.choice(COMPANY_NOUNS)]
         elif shape < 0.9:
@@ -519,7 +567,8 @@ class Command(BaseCommand):
 
     def _plan_contacts(self, count: int, companies: list) -> dict[str, list]:
         """Decide per contact what deals and notes depend on: creation time, company, name,
-        status and last contact. Plans are parallel lists, far lighter than model instances."""
+        status and last contact, and its phone. Plans are parallel lists, far lighter than
+        model instances."""
         rng, now = self.rng, self.now
         created = sorted(now - 2 * YEAR * rng.random() for _ in range(count))
         statuses = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()), k=count)
@@ -534,7 +583,7 @@ class Command(BaseCommand):
                 last_contacted.append(_between(rng, max(born, now - YEAR), now))
             has_owner = self.owner_ids and rng.random() < CONTACT_OWNER_SHARE
             owner.append(rng.choice(self.owner_ids) if has_owner else None)
-        return {
+        plan = {
             "created": created,
             "company": company,
             "status": statuses,
@@ -543,6 +592,35 @@ class Command(BaseCommand):
             "first_name": rng.choices(FIRST_NAMES, k=count),
             "last_name": rng.choices(LAST_NAMES, k=count),
         }
+        self._plan_phones_and_twins(plan)
+        return plan
+
+    def _plan_phones_and_twins(self, plan: dict) -> None:
+        """Give the planned contacts their phones (unique, "phone" and "phone_key"), and make
+        CONTACT_TWIN_SHARE of them a second record of a contact planned before: its phone
+        written another way under its name, or its name at its company (which the twin's
+        email then differs from). Reads the phone keys stored (one query)."""
+        rng = self.rng
+        phones = Phones(
+            rng, Contact.objects.exclude(phone_key="").values_list("phone_key", flat=True)
+        )
+        texts, keys = [], []
+        for index in range(len(plan["created"])):
+            if index and rng.random() < CONTACT_TWIN_SHARE:
+                first = rng.randrange(index)
+                for field in ("first_name", "last_name"):
+                    # A careless second entry: sometimes all in lower case.
+                    name = plan[field][first]
+                    plan[field][index] = name.lower() if rng.random() < 0.25 else name
+                if keys[first] and (plan["company"][first] is None or rng.random() < 0.5):
+                    texts.append(phones.rewritten(keys[first], texts[first]))
+                    keys.append(keys[first])
+                    continue
+                plan["company"][index] = plan["company"][first]
+            key, text = phones.new() if rng.random() < PHONE_SHARE else ("", "")
+            texts.append(text)
+            keys.append(key)
+        plan["phone"], plan["phone_key"] = texts, keys
 
     def _plan_deals(self, count: int, contacts: dict, stages: list[Stage]) -> dict[str, list]:
         """Decide per deal its contact, creation time, stage, probability (rising along the
@@ -673,7 +751,6 @@ class Command(BaseCommand):
                 first, last = plan["first_name"][i], plan["last_name"][i]
                 domain = domains[company] if company is not None else rng.choice(FREE_MAIL_DOMAINS)
                 born, last_contacted = plan["created"][i], plan["last_contacted"][i]
-                has_phone = rng.random() < 0.9
                 next_step, next_step_due = self._next_step(
                     CONTACT_NEXT_STEPS, CONTACT_NEXT_STEP_TEXTS
                 )
@@ -681,9 +758,7 @@ class Command(BaseCommand):
                     first_name=first,
                     last_name=last,
                     email=self._unique_email(taken, first, last, domain),
-                    phone=f"+1 {rng.choice(AREA_CODES)} 555 01{rng.randrange(100):02d}"
-                    if has_phone
-                    else "",
+                    phone=plan["phone"][i],
                     title=rng.choice(JOB_TITLES) if rng.random() < 0.93 else "",
                     status=plan["status"][i],
                     last_contacted_at=last_contacted,
